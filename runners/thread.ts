@@ -1,0 +1,37 @@
+/**
+ * Entry of one pool thread (runners/pool.ts): runs job functions for the wells it is sent, one at
+ * a time, so heavy CPU work stays off the main event loop (which renews queue locks).
+ */
+import { parentPort } from 'node:worker_threads';
+import { loadJob, type JobSpec, type Json, type WellJobFn } from './job.ts';
+
+/** A task sent to a pool thread. */
+export interface ThreadTask {
+  readonly id: number;
+  readonly spec: JobSpec;
+  readonly well: string;
+  readonly attempt: number;
+  readonly threads: number;
+}
+
+/** A thread's answer: the job's result or a serialisable error. */
+export type ThreadReply =
+  | { readonly id: number; readonly ok: true; readonly result: Json }
+  | { readonly id: number; readonly ok: false; readonly error: { message: string; code?: string; stack?: string } };
+
+const port = parentPort;
+if (!port) throw new Error('runners/thread.ts must be started as a worker thread by runners/pool.ts');
+const jobs = new Map<string, Promise<WellJobFn>>();
+
+port.on('message', async (task: ThreadTask) => {
+  try {
+    const key = `${task.spec.module}#${task.spec.fn}`;
+    if (!jobs.has(key)) jobs.set(key, loadJob(task.spec));
+    const fn = await jobs.get(key)!;
+    const result = await fn(task.well, task.spec.options ?? null, { attempt: task.attempt, threads: task.threads });
+    port.postMessage({ id: task.id, ok: true, result: result ?? null } satisfies ThreadReply);
+  } catch (e) {
+    const err = e as { message?: string; code?: string; stack?: string };
+    port.postMessage({ id: task.id, ok: false, error: { message: String(err?.message ?? e), code: err?.code, stack: err?.stack } } satisfies ThreadReply);
+  }
+});

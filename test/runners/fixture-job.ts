@@ -1,0 +1,42 @@
+/**
+ * A per-well job for the runner tests: blocks its thread for `ms` (like CPU-bound inference),
+ * writes a deterministic output atomically in two halves (so a kill mid-job leaves a temp file),
+ * and appends `start`/`end` lines to a log so tests can count how often each well finished.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { writeAtomic } from '../../io/atomic.ts';
+import { removeStaleTemps, type Json, type JobContext } from '../../runners/job.ts';
+
+export interface FixtureOptions {
+  out: string;
+  log: string;
+  ms: number;
+  failWells?: string[];
+}
+
+const block = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+export async function fixtureJob(well: string, options: Json, ctx: JobContext): Promise<Json> {
+  const o = options as unknown as FixtureOptions;
+  const dir = join(o.out, well);
+  mkdirSync(dir, { recursive: true });
+  await removeStaleTemps(dir);
+  appendFileSync(o.log, `start ${well} ${process.pid} ${ctx.attempt}\n`);
+  if (o.failWells?.includes(well)) throw new Error(`fixture failure for ${well}`);
+  const text = Array.from({ length: 64 }, (_, i) => createHash('sha256').update(`${well}:${i}`).digest('hex')).join('\n');
+  await writeAtomic(join(dir, 'result.txt'), async (tmp) => {
+    const f = await open(tmp, 'w');
+    try {
+      await f.write(text.slice(0, text.length >> 1));
+      block(o.ms);
+      await f.write(text.slice(text.length >> 1));
+    } finally {
+      await f.close();
+    }
+  });
+  appendFileSync(o.log, `end ${well} ${process.pid} ${ctx.attempt}\n`);
+  return { bytes: text.length, threads: ctx.threads };
+}

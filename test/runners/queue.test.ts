@@ -1,0 +1,101 @@
+/**
+ * Distributed mode against a real redis-server: two worker processes, one SIGKILLed mid-job;
+ * every well must finish exactly once and match the local pool's outputs.
+ */
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runWells } from '../../runners/run.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const JOB = { module: 'test/runners/fixture-job.ts', fn: 'fixtureJob' };
+const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+const maybe = HAVE_REDIS ? test.serial : test.serial.skip;
+const SKIP = HAVE_REDIS ? '' : ' [skipped: redis-server not installed; apt-get install redis-server]';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 20000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re} from pid ${child.pid}: ${buf}`)), ms);
+    child[stream]!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (re.test(buf)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+
+maybe(`two queue workers, one killed mid-job: every well done exactly once, same outputs as local${SKIP}`, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isl-queue-'));
+  const port = await freePort();
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const workers: ChildProcess[] = [];
+  try {
+    await waitForLine(redis, 'stdout', /Ready to accept connections/);
+    const url = `redis://127.0.0.1:${port}`;
+    const wells = Array.from({ length: 8 }, (_, i) => `W${i}`);
+
+    const local = { out: join(dir, 'local'), log: join(dir, 'local.log'), ms: 50 };
+    const l = await runWells(wells, { ...JOB, options: local }, { records: join(dir, 'local-rec'), workers: 2, progress: false });
+    t.is(l.failed.length, 0);
+
+    for (let i = 0; i < 2; i++) {
+      const w = spawn(process.execPath, ['--import', 'tsx', 'runners/worker.ts', '--queue', url, '--lock-duration', '1500', '--stalled-interval', '1000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      workers.push(w);
+    }
+    await Promise.all(workers.map((w) => waitForLine(w, 'stderr', /"event":"ready"/)));
+    const victim = workers[0];
+
+    const dist = { out: join(dir, 'dist'), log: join(dir, 'dist.log'), ms: 400 };
+    let killedWell: string | undefined;
+    // Kill the victim as soon as it has started a well (the job is then half-written).
+    const watcher = setInterval(() => {
+      if (killedWell || !existsSync(dist.log)) return;
+      const m = readFileSync(dist.log, 'utf8').match(new RegExp(`^start (\\S+) ${victim.pid} `, 'm'));
+      if (m) {
+        killedWell = m[1];
+        victim.kill('SIGKILL');
+      }
+    }, 20);
+    const r = await runWells(wells, { ...JOB, options: dist }, { queue: url, records: join(dir, 'dist-rec'), attempts: 3, backoffMs: 100, progress: false });
+    clearInterval(watcher);
+
+    t.truthy(killedWell, 'a worker was killed mid-job');
+    t.deepEqual(r.failed, []);
+    t.deepEqual(r.done.map((d) => d.well).sort(), wells);
+    const log = readFileSync(dist.log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    for (const w of wells) t.is(log.filter(([ev, well]) => ev === 'end' && well === w).length, 1, `${w} finished exactly once`);
+    t.false(log.some(([ev, well, pid]) => ev === 'end' && well === killedWell && pid === String(victim.pid)));
+    t.true(log.some(([ev, well, pid]) => ev === 'end' && well === killedWell && pid === String(workers[1].pid)), 'the survivor finished the killed job');
+    for (const w of wells) {
+      t.deepEqual(readdirSync(join(dist.out, w)), ['result.txt'], `${w}: one output, no temp files`);
+      t.is(readFileSync(join(dist.out, w, 'result.txt'), 'utf8'), readFileSync(join(local.out, w, 'result.txt'), 'utf8'));
+      t.true(existsSync(join(dir, 'dist-rec', `${w}.json`)));
+    }
+  } finally {
+    for (const w of workers) w.kill('SIGTERM');
+    await Promise.all(workers.map(exited));
+    redis.kill('SIGTERM');
+    await exited(redis);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
