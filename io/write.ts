@@ -1,0 +1,176 @@
+/**
+ * Image writers: plain TIFF and PNG (sharp), canonical 16-bit PNG (value x 65535, the ISL
+ * convention) and OME-TIFF with physical pixel size (own encoder, since sharp cannot write
+ * OME-XML). Every write is atomic: a temp file beside the target, renamed when complete.
+ */
+import sharp, { type Sharp } from 'sharp';
+import { writeAtomic } from './atomic.ts';
+import { badOption } from './errors.ts';
+import { fromFloat32, type DType, type Plane } from './image.ts';
+import { encodeTiffFile } from './tiff_encode.ts';
+
+export type TiffCompression = 'none' | 'deflate' | 'lzw';
+
+export interface WriteTiffOptions {
+  /** Lossless compression (default 'deflate'). LZW is available for uint8/uint16 only. */
+  readonly compression?: TiffCompression;
+  /** Physical pixel size in micrometres (stored as X/YResolution), float32 and OME only. */
+  readonly pixelSizeUm?: number;
+}
+
+const COMPRESSIONS: readonly TiffCompression[] = ['none', 'deflate', 'lzw'];
+
+/** sharp input for an integer plane; the colourspace keeps it one grey channel at its depth. */
+function sharpOf(p: Plane<'uint8' | 'uint16'>): Sharp {
+  return sharp(p.data, { raw: { width: p.width, height: p.height, channels: 1 } }).toColourspace(p.dtype === 'uint16' ? 'grey16' : 'b-w');
+}
+
+function checkPlane(name: string, p: Plane, allowed: readonly DType[]): void {
+  if (!p || !allowed.includes(p.dtype)) throw badOption(name, `a plane with dtype ${allowed.join('|')}`, p?.dtype);
+  if (p.data.length !== p.width * p.height) throw badOption(`${name}.data.length`, `${p.width * p.height} (width x height)`, p.data.length);
+}
+
+function checkPixelSize(v: number | undefined): void {
+  if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw badOption('pixelSizeUm', 'a positive number of micrometres', v);
+}
+
+/**
+ * Writes one grey plane as a TIFF (uint8, uint16 or float32 samples, one page).
+ * @param path output file (replaced atomically)
+ * @param plane the image; float32 keeps its values as IEEE floats (SampleFormat 3), readable by Fiji and tifffile
+ * @throws IslError BAD_OPTION for an unknown compression, LZW with float32, or a malformed plane
+ */
+export async function writeTiff(path: string, plane: Plane, opts: WriteTiffOptions = {}): Promise<void> {
+  const compression = opts.compression ?? 'deflate';
+  if (!COMPRESSIONS.includes(compression)) throw badOption('compression', `one of ${COMPRESSIONS.join(', ')}`, compression);
+  checkPlane('plane', plane, ['uint8', 'uint16', 'float32']);
+  checkPixelSize(opts.pixelSizeUm);
+  if (plane.dtype === 'float32' || opts.pixelSizeUm !== undefined) {
+    if (compression === 'lzw') throw badOption('compression', "'none' or 'deflate' for float32 planes or with pixelSizeUm", compression);
+    await writeAtomic(path, (tmp) => encodeTiffFile(tmp, [plane], { compression, pixelSizeUm: opts.pixelSizeUm }));
+    return;
+  }
+  const p = plane as Plane<'uint8' | 'uint16'>;
+  await writeAtomic(path, (tmp) => sharpOf(p).tiff({ compression }).toFile(tmp));
+}
+
+/**
+ * Writes a uint8 or uint16 plane as a grey PNG of the same bit depth (exact values).
+ * @throws IslError BAD_OPTION for a float32 plane (use writeCanonicalPng) or a malformed plane
+ */
+export async function writePng(path: string, plane: Plane): Promise<void> {
+  checkPlane('plane', plane, ['uint8', 'uint16']);
+  const p = plane as Plane<'uint8' | 'uint16'>;
+  await writeAtomic(path, (tmp) => sharpOf(p).png({ compressionLevel: 6 }).toFile(tmp));
+}
+
+/**
+ * Writes a canonical float32 plane (intensities in [0, 1]) as a 16-bit PNG of value x 65535,
+ * rounded and clipped: the ISL dataset's convention.
+ */
+export async function writeCanonicalPng(path: string, plane: Plane<'float32'>): Promise<void> {
+  checkPlane('plane', plane, ['float32']);
+  await writePng(path, fromFloat32(plane, 'uint16'));
+}
+
+/** One named plane of an OME-TIFF; consecutive entries with the same name are that channel's z-planes. */
+export interface NamedPlane {
+  readonly name: string;
+  readonly plane: Plane;
+}
+
+export interface OmeTiffOptions {
+  /** Lateral pixel size in micrometres (OME PhysicalSizeX/Y). */
+  readonly pixelSizeUm?: number;
+  /** Distance between z-planes in micrometres (OME PhysicalSizeZ). */
+  readonly zStepUm?: number;
+  /** Name of the image (e.g. the well). */
+  readonly imageName?: string;
+  /** 'deflate' (default) or 'none'. */
+  readonly compression?: 'none' | 'deflate';
+}
+
+const OME_TYPE: Record<DType, string> = { uint8: 'uint8', uint16: 'uint16', float32: 'float' };
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+interface OmeGroup {
+  name: string;
+  planes: Plane[];
+}
+
+/**
+ * The OME-XML for `images` (each a list of channels of equal z-count), pages stored image after
+ * image, channel after channel, z fastest (DimensionOrder XYZCT).
+ */
+export function omeXml(images: readonly OmeGroup[][], width: number, height: number, opts: OmeTiffOptions = {}): string {
+  const phys =
+    (opts.pixelSizeUm !== undefined ? ` PhysicalSizeX="${opts.pixelSizeUm}" PhysicalSizeY="${opts.pixelSizeUm}"` : '') +
+    (opts.zStepUm !== undefined ? ` PhysicalSizeZ="${opts.zStepUm}"` : '');
+  let ifd = 0;
+  const body = images.map((channels, i) => {
+    const sizeZ = channels[0].planes.length;
+    const dtype = channels[0].planes[0].dtype;
+    const name = images.length === 1 ? (opts.imageName ?? channels.map((c) => c.name).join('+')) : channels.map((c) => c.name).join('+');
+    const chan = channels.map((c, ci) => `<Channel ID="Channel:${i}:${ci}" Name="${xmlEscape(c.name)}" SamplesPerPixel="1"/>`).join('');
+    const count = sizeZ * channels.length;
+    const planes: string[] = [];
+    for (let c = 0; c < channels.length; c++) for (let z = 0; z < sizeZ; z++) planes.push(`<Plane TheZ="${z}" TheC="${c}" TheT="0"/>`);
+    const s =
+      `<Image ID="Image:${i}" Name="${xmlEscape(name)}">` +
+      `<Pixels ID="Pixels:${i}" DimensionOrder="XYZCT" Type="${OME_TYPE[dtype]}" SizeX="${width}" SizeY="${height}" SizeZ="${sizeZ}" SizeC="${channels.length}" SizeT="1"${phys} BigEndian="false" Interleaved="false" SignificantBits="${8 * channels[0].planes[0].data.BYTES_PER_ELEMENT}">` +
+      chan +
+      `<TiffData IFD="${ifd}" PlaneCount="${count}"/>` +
+      planes.join('') +
+      `</Pixels></Image>`;
+    ifd += count;
+    return s;
+  });
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>' +
+    '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ' +
+    'xsi:schemaLocation="http://www.openmicroscopy.org/Schemas/OME/2016-06 http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd" Creator="insilico-labeling">' +
+    body.join('') +
+    '</OME>'
+  );
+}
+
+/**
+ * Writes named planes as one OME-TIFF (one plane per page) with valid OME-XML, for Fiji
+ * (Bio-Formats), napari and tifffile.
+ *
+ * Consecutive entries with the same name form one channel's z-stack. When every channel has the
+ * same number of z-planes and dtype, the file holds one image (SizeC channels x SizeZ planes);
+ * otherwise (e.g. a 13-plane transmitted stack and single-plane labels) one image (series) per channel.
+ * @param planes the pages, all of the same width and height
+ * @throws IslError BAD_OPTION for no planes, unequal sizes, a name repeated non-consecutively, or bad options
+ */
+export async function writeOmeTiff(path: string, planes: readonly NamedPlane[], opts: OmeTiffOptions = {}): Promise<void> {
+  if (!Array.isArray(planes) || planes.length === 0) throw badOption('planes', 'a non-empty array of {name, plane}', planes);
+  checkPixelSize(opts.pixelSizeUm);
+  if (opts.zStepUm !== undefined && !(Number.isFinite(opts.zStepUm) && opts.zStepUm > 0)) throw badOption('zStepUm', 'a positive number of micrometres', opts.zStepUm);
+  const compression = opts.compression ?? 'deflate';
+  if (compression !== 'none' && compression !== 'deflate') throw badOption('compression', "'none' or 'deflate'", compression);
+  const { width, height } = planes[0].plane;
+  const groups: OmeGroup[] = [];
+  for (const [i, { name, plane }] of planes.entries()) {
+    checkPlane(`planes[${i}].plane`, plane, ['uint8', 'uint16', 'float32']);
+    if (typeof name !== 'string' || name === '') throw badOption(`planes[${i}].name`, 'a non-empty channel name', name);
+    if (plane.width !== width || plane.height !== height) throw badOption(`planes[${i}].plane`, `a ${width}x${height} plane like planes[0]`, `${plane.width}x${plane.height}`);
+    const last = groups[groups.length - 1];
+    if (last?.name === name) {
+      if (last.planes[0].dtype !== plane.dtype) throw badOption(`planes[${i}].plane.dtype`, `${last.planes[0].dtype} like the other planes of ${name}`, plane.dtype);
+      last.planes.push(plane);
+    } else {
+      if (groups.some((g) => g.name === name)) throw badOption(`planes[${i}].name`, 'the planes of one channel to be consecutive', name);
+      groups.push({ name, planes: [plane] });
+    }
+  }
+  const uniform = groups.every((g) => g.planes.length === groups[0].planes.length && g.planes[0].dtype === groups[0].planes[0].dtype);
+  const images = uniform ? [groups] : groups.map((g) => [g]);
+  const xml = omeXml(images, width, height, opts);
+  const pages = images.flatMap((chs) => chs.flatMap((c) => c.planes));
+  await writeAtomic(path, (tmp) => encodeTiffFile(tmp, pages, { description: xml, compression, pixelSizeUm: opts.pixelSizeUm }));
+}
