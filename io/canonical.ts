@@ -1,0 +1,171 @@
+/**
+ * Canonical wells in the ISL convention: 16-bit PNGs holding value x 65535, one per transmitted
+ * z-plane (`z_depth-N`) and one per projected label (`depth_computation-MAXPROJECT`), so the
+ * published ISL dataset and ours are interchangeable; plus one OME-TIFF per well for Fiji/napari.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { badInput, badOption } from './errors.ts';
+import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from './image.ts';
+import { formatIslName, parseIslName, type IslName } from './isl_names.ts';
+import { readPlane } from './read.ts';
+import { writeOmeTiff, writePng } from './write.ts';
+
+export interface ReadCanonicalOptions {
+  /** The well to load when the folder holds several (e.g. "A4"). */
+  readonly well?: string;
+  /** Files decoded at once (default 4). */
+  readonly concurrency?: number;
+}
+
+/** uint16 canonical counts to intensities in [0, 1]. */
+function toCanonical(p: Plane, file: string): Plane<'float32'> {
+  if (p.dtype !== 'uint16') throw badInput(file, `expected a 16-bit canonical PNG but found ${p.dtype}`);
+  const out = new Float32Array(p.data.length);
+  const src = p.data;
+  for (let i = 0; i < src.length; i++) out[i] = src[i] / 65535;
+  return plane('float32', p.width, p.height, out);
+}
+
+/**
+ * Loads one canonical well from a folder of ISL-convention PNGs: the transmitted z-stack and every
+ * projected label, as float32 in [0, 1]. Masks (`is_mask-true`), predictions (`statistic-...`) and
+ * unrelated files are ignored.
+ * @param dir folder holding the well's files
+ * @throws IslError BAD_OPTION when several wells are present and none was chosen, or the chosen one is absent
+ * @throws IslError BAD_INPUT for a missing z-plane, a duplicate plane, several transmitted channels, unequal sizes, or a non-16-bit/corrupt file
+ */
+export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions = {}): Promise<Well> {
+  const concurrency = opts.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', concurrency);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    throw badInput(dir, 'cannot list the canonical well folder (does it exist?)', undefined, e);
+  }
+  const files = names
+    .map((f) => ({ f, n: parseIslName(f) }))
+    .filter((x): x is { f: string; n: IslName } => !!x.n && !x.n.isMask && x.n.statistic === undefined && (x.n.z !== undefined || x.n.depthComputation !== undefined));
+  const wells = [...new Set(files.map((x) => x.n.well))].sort();
+  if (wells.length === 0) throw badInput(dir, 'no ISL-convention images (…,well-W,…,channel-C,is_mask-false.png) found');
+  const well = opts.well ?? (wells.length === 1 ? wells[0] : undefined);
+  if (well === undefined) throw badOption('well', `one of ${wells.join(', ')} (the folder holds several wells)`, opts.well);
+  if (!wells.includes(well)) throw badOption('well', `one of ${wells.join(', ')}`, well);
+  const mine = files.filter((x) => x.n.well === well);
+
+  const zFiles = mine.filter((x) => x.n.z !== undefined);
+  const tChannels = [...new Set(zFiles.map((x) => x.n.channel))];
+  if (tChannels.length !== 1) {
+    throw badInput(dir, tChannels.length === 0 ? `well ${well}: no transmitted z-planes (z_depth-N) found` : `well ${well}: several channels have z-planes (${tChannels.join(', ')}); expected one transmitted channel`, well);
+  }
+  const byZ = new Map<number, string>();
+  for (const { f, n } of zFiles) {
+    if (byZ.has(n.z!)) throw badInput(join(dir, f), `duplicate z_depth-${n.z} for well ${well} (also ${byZ.get(n.z!)})`, well);
+    byZ.set(n.z!, f);
+  }
+  const depth = Math.max(...byZ.keys()) + 1;
+  for (let z = 0; z < depth; z++) if (!byZ.has(z)) throw badInput(dir, `well ${well}: missing z_depth-${z} of ${tChannels[0]} (found ${[...byZ.keys()].sort((a, b) => a - b).join(',')})`, well);
+  const labelFiles = mine.filter((x) => x.n.z === undefined);
+  const seen = new Map<string, string>();
+  for (const { f, n } of labelFiles) {
+    if (seen.has(n.channel)) throw badInput(join(dir, f), `duplicate label ${n.channel} for well ${well} (also ${seen.get(n.channel)})`, well);
+    seen.set(n.channel, f);
+  }
+
+  const limit = pLimit(concurrency);
+  const load = (f: string) => limit(async () => toCanonical(await readPlane(join(dir, f)), join(dir, f)));
+  const zPaths = Array.from({ length: depth }, (_, z) => byZ.get(z)!);
+  const [zPlanes, labelPlanes] = await Promise.all([Promise.all(zPaths.map(load)), Promise.all(labelFiles.map((x) => load(x.f)))]);
+  const { width, height } = zPlanes[0];
+  const check = (p: Plane, f: string) => {
+    if (p.width !== width || p.height !== height) throw badInput(join(dir, f), `size ${p.width}x${p.height} differs from ${width}x${height} of ${zPaths[0]}`, well);
+  };
+  zPlanes.forEach((p, z) => check(p, zPaths[z]));
+  labelPlanes.forEach((p, i) => check(p, labelFiles[i].f));
+  const labels = new Map<string, Plane<'float32'>>();
+  labelFiles
+    .map((x, i) => [x.n.channel, labelPlanes[i]] as const)
+    .sort((a, b) => a[0].localeCompare(b[0]))
+    .forEach(([c, p]) => labels.set(c, p));
+  return { well, width, height, transmitted: { channel: tChannels[0], stack: zStack(zPlanes) }, labels };
+}
+
+export interface WriteCanonicalOptions {
+  readonly lab?: string;
+  readonly condition?: string;
+  readonly year?: number;
+  readonly month?: number;
+  readonly day?: number;
+  readonly minute?: number;
+  /** How labels were projected over z (default MAXPROJECT). */
+  readonly depthComputation?: string;
+  /** Lateral pixel size in micrometres, recorded in the OME-TIFF. */
+  readonly pixelSizeUm?: number;
+  /** Also write `<prefix>,tile_computation-STITCHED.ome.tif` (default true). */
+  readonly omeTiff?: boolean;
+}
+
+/**
+ * Writes a well as ISL-convention 16-bit PNGs (value x 65535, rounded, clipped to [0, 1]): one
+ * `z_depth-N` image per transmitted plane, one `depth_computation-MAXPROJECT` image per label,
+ * and one OME-TIFF of all planes. Each file is written atomically; if any write fails, the files
+ * already written by this call are removed.
+ * @returns the paths written, in order (z-planes, labels, OME-TIFF)
+ * @throws IslError BAD_OPTION for malformed well fields or options
+ */
+export async function writeCanonicalWell(outDir: string, well: Well, opts: WriteCanonicalOptions = {}): Promise<string[]> {
+  if (!well || typeof well.well !== 'string' || !/^[^,/\\]+$/.test(well.well)) throw badOption('well.well', 'a well name without commas or slashes', well?.well);
+  for (const [k, v] of [['lab', opts.lab], ['condition', opts.condition], ['depthComputation', opts.depthComputation], ['well.transmitted.channel', well.transmitted.channel], ...[...well.labels.keys()].map((c) => ['labels key', c])] as const) {
+    if (v !== undefined && !/^[^,/\\]+$/.test(v)) throw badOption(k, 'a name without commas or slashes', v);
+  }
+  for (const [k, v] of [['year', opts.year], ['month', opts.month], ['day', opts.day], ['minute', opts.minute]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw badOption(k, 'a non-negative integer', v);
+  }
+  const { stack } = well.transmitted;
+  if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
+  for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
+
+  const base = {
+    lab: opts.lab,
+    condition: opts.condition,
+    year: opts.year,
+    month: opts.month,
+    day: opts.day,
+    minute: opts.minute,
+    well: well.well,
+    tileComputation: 'STITCHED',
+    isMask: false,
+    extension: 'png',
+  };
+  const jobs: { path: string; name: string; plane: Plane<'uint16'> }[] = [];
+  for (let z = 0; z < stack.depth; z++) {
+    jobs.push({ path: join(outDir, formatIslName({ ...base, z, channel: well.transmitted.channel })), name: well.transmitted.channel, plane: fromFloat32(stackPlane(stack, z), 'uint16') });
+  }
+  for (const [c, p] of well.labels) {
+    jobs.push({ path: join(outDir, formatIslName({ ...base, depthComputation: opts.depthComputation ?? 'MAXPROJECT', channel: c })), name: c, plane: fromFloat32(p, 'uint16') });
+  }
+  const written: string[] = [];
+  const limit = pLimit(2);
+  try {
+    await Promise.all(
+      jobs.map((j) =>
+        limit(async () => {
+          await writePng(j.path, j.plane);
+          written.push(j.path);
+        }),
+      ),
+    );
+    if (opts.omeTiff ?? true) {
+      // The well's common tokens (lab ... tile_computation) name its OME-TIFF.
+      const ome = join(outDir, formatIslName({ ...base, channel: 'ALL' }).replace(/,channel-ALL,is_mask-false\.png$/, '.ome.tif'));
+      await writeOmeTiff(ome, jobs, { pixelSizeUm: opts.pixelSizeUm, imageName: well.well });
+      written.push(ome);
+    }
+  } catch (e) {
+    await Promise.all(written.map((f) => rm(f, { force: true })));
+    throw e;
+  }
+  return [...jobs.map((j) => j.path), ...written.filter((f) => f.endsWith('.ome.tif'))];
+}
