@@ -1,0 +1,274 @@
+/**
+ * Exports an ISL network (a {@link Plan} plus its weights) as a standard ONNX model (opset 17)
+ * that ONNX Runtime, netron or any ONNX tool loads.
+ *
+ * The model (documented in its `doc_string` too):
+ * - input `input`: float32 `[N, 2 * zSlots, H, W]` (NCHW), channels interleaved `[image_0,
+ *   present_0, image_1, present_1, ...]`: each z-slot's transmitted-light plane in [0, 1] and its
+ *   presence mask (1 where the slot holds a plane). H and W are symbolic: any
+ *   `inputSize + k * stride` (250 + 16k for the paper) works, fully convolutionally.
+ * - outputs, per exported head (label heads by default): `probabilities/<head>` float32
+ *   `[N, bins, H - (inputSize - outputWindow), W - ...]`, the softmax over the 256 intensity bins
+ *   (bin b is the 8-bit intensity b, i.e. b / 255 canonical), and/or `logits/<head>`.
+ * - metadata_props: `isl.config` (the plan's config as JSON), `isl.inputSize`, `isl.outputSize`,
+ *   `isl.stride`, `isl.margin` (px lost per side), `isl.heads` (JSON list of exported heads).
+ *
+ * Batch norm is exported in inference form (BatchNormalization with the moving statistics).
+ * The plan is NHWC and its filters HWIO; the model is NCHW with OIHW filters.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { badOption, IslError } from '../../io/errors.ts';
+import { writeFileAtomic } from '../../io/atomic.ts';
+import { outputStride, type Plan, type PlanOp } from '../plan.ts';
+
+/** ONNX opset the exporter targets. */
+export const OPSET = 17;
+const IR_VERSION = 8;
+
+const PROTO = protobuf.parse(readFileSync(fileURLToPath(new URL('./onnx.proto', import.meta.url)), 'utf8'), { keepCase: true }).root;
+const ModelProto = PROTO.lookupType('onnx.ModelProto');
+
+/** Options of {@link exportOnnx}. */
+export interface OnnxExportOptions {
+  /** Heads to export (default: the label heads). Ops only other heads need are left out. */
+  heads?: readonly string[];
+  /** Which outputs per head (default `probabilities`). */
+  outputs?: 'probabilities' | 'logits' | 'both';
+}
+
+/** Graph output name of a head. */
+export function onnxOutputName(head: string, kind: 'probabilities' | 'logits'): string {
+  return `${kind}/${head}`;
+}
+
+const FLOAT = 1;
+const INT64 = 7;
+const ATTR = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
+
+type Attr = { name: string; type: number; f?: number; i?: number; s?: Uint8Array; ints?: number[] };
+interface Node {
+  input: string[];
+  output: string[];
+  name: string;
+  op_type: string;
+  attribute: Attr[];
+}
+interface Tensor {
+  name: string;
+  dims: number[];
+  data_type: number;
+  raw_data: Uint8Array;
+}
+
+const ints = (name: string, v: number[]): Attr => ({ name, type: ATTR.INTS, ints: v });
+const int = (name: string, v: number): Attr => ({ name, type: ATTR.INT, i: v });
+const str = (name: string, v: string): Attr => ({ name, type: ATTR.STRING, s: new TextEncoder().encode(v) });
+const float = (name: string, v: number): Attr => ({ name, type: ATTR.FLOAT, f: v });
+
+function bytes(a: Float32Array | BigInt64Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** `[d0, d1, d2, d3]` -> permuted by [3, 2, 0, 1]: HWIO -> OIHW (conv) and HWOI -> IOHW (transposed conv). */
+function permute3201(src: Float32Array, shape: number[]): Float32Array {
+  const [a, b, c, d] = shape;
+  const out = new Float32Array(src.length);
+  // out index over [d, c, a, b]
+  for (let i0 = 0; i0 < a; i0++)
+    for (let i1 = 0; i1 < b; i1++)
+      for (let i2 = 0; i2 < c; i2++) {
+        const base = ((i0 * b + i1) * c + i2) * d;
+        for (let i3 = 0; i3 < d; i3++) out[((i3 * c + i2) * a + i0) * b + i1] = src[base + i3];
+      }
+  return out;
+}
+
+/**
+ * Builds the ONNX model bytes.
+ * @param plan the network plan (its `inputSize` only sets the documented default; the graph is size-generic).
+ * @param weights every weight the exported heads need, by plan weight name, in plan layout.
+ * @throws IslError BAD_OPTION for unknown heads; BAD_INPUT for missing or mis-sized weights.
+ */
+export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
+  const known = new Map(plan.heads.map((h) => [h.name, h]));
+  const heads = opts.heads ?? plan.heads.filter((h) => h.kind === 'label').map((h) => h.name);
+  if (heads.length === 0) throw badOption('heads', 'at least one head to export', '[]');
+  for (const h of heads) if (!known.has(h)) throw badOption('heads', `one of ${[...known.keys()].join(', ')}`, h);
+  const outputs = opts.outputs ?? 'probabilities';
+  if (!['probabilities', 'logits', 'both'].includes(outputs)) throw badOption('outputs', 'probabilities, logits or both', outputs);
+
+  // Keep only the ops the requested heads depend on.
+  const byOut = new Map(plan.ops.map((o) => [o.output, o]));
+  const needed = new Set<string>();
+  const stack = heads.map((h) => known.get(h)!.output);
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (needed.has(t)) continue;
+    needed.add(t);
+    const op = byOut.get(t);
+    if (op) stack.push(...inputsOf(op));
+  }
+  const logitsName = new Map(heads.map((h) => [known.get(h)!.output, onnxOutputName(h, 'logits')]));
+  const name = (t: string) => logitsName.get(t) ?? t;
+
+  const nodes: Node[] = [];
+  const inits: Tensor[] = [];
+  const initNames = new Set<string>();
+  const specs = new Map(plan.weights.map((w) => [w.name, w]));
+  const weight = (wname: string, transform?: 'permute'): string => {
+    const spec = specs.get(wname);
+    const v = weights.get(wname);
+    if (!spec) throw new IslError('BAD_INPUT', `the plan has no weight ${wname}`);
+    const n = spec.shape.reduce((a, d) => a * d, 1);
+    if (!v) throw new IslError('BAD_INPUT', `weight ${wname} is missing (needed for the exported heads)`, { file: wname });
+    if (v.length !== n) throw new IslError('BAD_INPUT', `weight ${wname} has ${v.length} values; shape [${spec.shape.join(', ')}] needs ${n}`, { file: wname });
+    const onnxName = `w/${wname}`;
+    if (!initNames.has(onnxName)) {
+      const [a, b, c, d] = spec.shape;
+      const dims = transform === 'permute' ? [d, c, a, b] : spec.shape;
+      inits.push({ name: onnxName, dims, data_type: FLOAT, raw_data: bytes(transform === 'permute' ? permute3201(v, spec.shape) : v) });
+      initNames.add(onnxName);
+    }
+    return onnxName;
+  };
+  const i64 = (values: number[]): string => {
+    const n = `c/i64/${values.join('_')}`;
+    if (!initNames.has(n)) {
+      inits.push({ name: n, dims: [values.length], data_type: INT64, raw_data: bytes(BigInt64Array.from(values.map(BigInt))) });
+      initNames.add(n);
+    }
+    return n;
+  };
+  const f32 = (values: number[]): string => {
+    const n = `c/f32/${values.join('_')}`;
+    if (!initNames.has(n)) {
+      inits.push({ name: n, dims: [values.length], data_type: FLOAT, raw_data: bytes(Float32Array.from(values)) });
+      initNames.add(n);
+    }
+    return n;
+  };
+  const node = (op_type: string, input: string[], output: string, attribute: Attr[] = [], nodeName = output) => {
+    nodes.push({ op_type, input, output: [output], name: nodeName, attribute });
+  };
+
+  for (const op of plan.ops) {
+    if (op.op === 'input' || !needed.has(op.output)) continue;
+    const out = name(op.output);
+    switch (op.op) {
+      case 'conv':
+        node('Conv', [op.input, weight(op.filter, 'permute'), ...(op.bias ? [weight(op.bias)] : [])].map(name), out, [
+          ints('kernel_shape', [op.kernel, op.kernel]),
+          ints('strides', [op.stride, op.stride]),
+          ints('pads', [0, 0, 0, 0]),
+        ]);
+        break;
+      case 'conv_transpose':
+        node('ConvTranspose', [name(op.input), weight(op.filter, 'permute'), ...(op.bias ? [weight(op.bias)] : [])], out, [
+          ints('kernel_shape', [op.kernel, op.kernel]),
+          ints('strides', [op.stride, op.stride]),
+          ints('pads', [0, 0, 0, 0]),
+        ]);
+        break;
+      case 'batchnorm':
+        node('BatchNormalization', [name(op.input), weight(op.gamma), weight(op.beta), weight(op.movingMean), weight(op.movingVariance)], out, [float('epsilon', op.epsilon)]);
+        break;
+      case 'relu_tanh_concat':
+        node('Relu', [name(op.input)], `${out}/relu`);
+        node('Tanh', [name(op.input)], `${out}/tanh`);
+        node('Concat', [`${out}/relu`, `${out}/tanh`], out, [int('axis', 1)]);
+        break;
+      case 'maxpool':
+        node('MaxPool', [name(op.input)], out, [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride])]);
+        break;
+      case 'avgpool':
+        node('AveragePool', [name(op.input)], out, [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride])]);
+        break;
+      case 'crop':
+        node('Slice', [name(op.input), i64([op.crop, op.crop]), i64([-op.crop, -op.crop]), i64([2, 3])], out);
+        break;
+      case 'upsample_nearest':
+        node('Resize', [name(op.input), '', f32([1, 1, op.factor, op.factor])], out, [
+          str('mode', 'nearest'),
+          str('coordinate_transformation_mode', 'asymmetric'),
+          str('nearest_mode', 'floor'),
+        ]);
+        break;
+      case 'pad_edge':
+        node('Pad', [name(op.input), i64([0, 0, op.pad, op.pad, 0, 0, op.pad, op.pad])], out, [str('mode', 'edge')]);
+        break;
+      case 'pad_channels': {
+        const cin = byOut.get(op.input)!.shape[2];
+        node('Pad', [name(op.input), i64([0, 0, 0, 0, 0, op.shape[2] - cin, 0, 0])], out, [str('mode', 'constant')]);
+        break;
+      }
+      case 'crop_channels':
+        node('Slice', [name(op.input), i64([0]), i64([op.shape[2]]), i64([1])], out);
+        break;
+      case 'add':
+        node(op.inputs.length === 2 ? 'Add' : 'Sum', op.inputs.map(name), out);
+        break;
+      case 'concat':
+        node('Concat', op.inputs.map(name), out, [int('axis', 1)]);
+        break;
+    }
+  }
+
+  const c = plan.config;
+  const margin = (c.inputSize - c.outputWindow) / 2;
+  const tensorType = (dims: (number | string)[]) => ({
+    tensor_type: { elem_type: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } },
+  });
+  const graphOutputs: { name: string; type: ReturnType<typeof tensorType>; doc_string: string }[] = [];
+  for (const h of heads) {
+    const logits = onnxOutputName(h, 'logits');
+    if (outputs !== 'logits') {
+      node('Softmax', [logits], onnxOutputName(h, 'probabilities'), [int('axis', 1)]);
+      graphOutputs.push({ name: onnxOutputName(h, 'probabilities'), type: tensorType(['N', c.bins, 'OH', 'OW']), doc_string: `softmax over ${c.bins} intensity bins of head ${h}` });
+    }
+    if (outputs !== 'probabilities') graphOutputs.push({ name: logits, type: tensorType(['N', c.bins, 'OH', 'OW']), doc_string: `logits over ${c.bins} intensity bins of head ${h}` });
+  }
+  const doc =
+    `ISL network (${c.name}). Input "input": float32 [N, ${c.inputChannels}, H, W] NCHW, channels interleaved ` +
+    `[image_z, present_z] for ${c.zSlots} z-slots, images in [0, 1]; H, W = ${c.inputSize} + k * ${outputStride(c)}. ` +
+    `Outputs per head: [N, ${c.bins}, H - ${2 * margin}, W - ${2 * margin}] ${outputs === 'logits' ? 'logits' : 'probabilities (softmax over intensity bins; bin b = b / ' + (c.bins - 1) + ')'}.`;
+  const model = {
+    ir_version: IR_VERSION,
+    opset_import: [{ domain: '', version: OPSET }],
+    producer_name: 'insilico-labeling',
+    producer_version: '0.1.0',
+    doc_string: doc,
+    graph: {
+      name: `isl_${c.name}`,
+      doc_string: doc,
+      node: nodes,
+      initializer: inits,
+      input: [{ name: plan.input, type: tensorType(['N', c.inputChannels, 'H', 'W']), doc_string: 'transmitted-light z-slots and presence masks, NCHW' }],
+      output: graphOutputs,
+    },
+    metadata_props: [
+      { key: 'isl.config', value: JSON.stringify(c) },
+      { key: 'isl.inputSize', value: String(c.inputSize) },
+      { key: 'isl.outputSize', value: String(c.outputWindow) },
+      { key: 'isl.stride', value: String(outputStride(c)) },
+      { key: 'isl.margin', value: String(margin) },
+      { key: 'isl.heads', value: JSON.stringify(heads) },
+      { key: 'isl.outputs', value: outputs },
+    ],
+  };
+  const err = ModelProto.verify(model);
+  if (err) throw new Error(`internal: ONNX model does not match onnx.proto: ${err}`);
+  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+}
+
+/** Writes {@link exportOnnx}'s model to `path` atomically. */
+export async function writeOnnx(path: string, plan: Plan, weights: ReadonlyMap<string, Float32Array>, opts: OnnxExportOptions = {}): Promise<void> {
+  await writeFileAtomic(path, exportOnnx(plan, weights, opts));
+}
+
+function inputsOf(op: PlanOp): string[] {
+  if (op.op === 'input') return [];
+  if (op.op === 'add' || op.op === 'concat') return op.inputs;
+  return [op.input];
+}
