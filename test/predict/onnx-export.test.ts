@@ -35,9 +35,10 @@ test('ONNX Runtime matches the TF.js forward pass (tiny config, random weights)'
   const out = await session.run({ input: new ort.Tensor('float32', nchw, [n, C, L, L]) });
 
   const weights = createWeights(plan, 0, values);
-  const ref = tf.tidy(() => {
+  const ref = new Map<string, { logits: Float32Array; probs: Float32Array }>();
+  tf.tidy(() => {
     const logits = forward(plan, weights, tf.tensor4d(nhwc, [n, L, L, C]), { training: false });
-    return new Map([...logits].map(([k, v]) => [k, { logits: v.dataSync().slice(), probs: tf.softmax(v).dataSync().slice() }]));
+    for (const [k, v] of logits) ref.set(k, { logits: v.dataSync() as Float32Array, probs: tf.softmax(v).dataSync() as Float32Array });
   });
   disposeWeights(weights);
   const S = plan.outputSize, B = config.bins;
