@@ -1,0 +1,519 @@
+/**
+ * Writes training patches to Parquet or Arrow IPC shard files of bounded size (see schema.ts).
+ *
+ * Parquet goes through hyparquet-writer's incremental `ParquetWriter` (one row group per
+ * `rowGroupBytes` of patches, flushed to disk as it is encoded); it measured faster than
+ * parquet-wasm's streaming writer on the same patches (bench/shards.ts, bench/RESULTS.md) and
+ * needs no wasm heap. Arrow IPC goes through apache-arrow's `RecordBatchFileWriter`, uncompressed
+ * (its compressed IPC is not readable by other implementations). Each file is written under a
+ * temp name beside its final name and renamed when complete, so a crash never leaves a
+ * half-written `shard-NNNNN.*`.
+ */
+import { open, readdir, rename, rm, mkdir, stat, type FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import type { SchemaElement } from 'hyparquet';
+import { Binary, Field, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Utf8, type Data } from 'apache-arrow';
+import { badOption, IslError } from '../errors.ts';
+import { tempPathFor } from '../atomic.ts';
+import {
+  LABEL_NAME_PATTERN, META_KEY, SCHEMA_VERSION, SHARD_FILE_PATTERN, SHARD_FORMATS, SPLITS, ShardMetaSchema,
+  labelColumn, maskColumn, rowBlobBytes, shardFileName, zodIssues,
+  type ShardFormat, type ShardMeta, type ShardPatch,
+} from './schema.ts';
+
+if (endianness() !== 'LE') throw new Error('shards store uint16 little-endian by reinterpreting typed arrays: a little-endian CPU is required');
+
+export interface ShardWriterOptions {
+  /** File format (default 'parquet'). */
+  readonly format?: ShardFormat;
+  /** Upper bound of one file's size in bytes (default 512 MiB); a new file starts before a row would exceed it. */
+  readonly maxBytes?: number;
+  /** Patch bytes per Parquet row group / Arrow record batch (default min(64 MiB, maxBytes / 2), at least one row). Bounds writer and reader memory. */
+  readonly rowGroupBytes?: number;
+  /** The `isl` metadata written into every file; `schema_version` must be {@link SCHEMA_VERSION}. */
+  readonly meta: ShardMeta;
+  /** Delete existing `shard-*` files in `dir` first (default false: existing shards are an error). */
+  readonly overwrite?: boolean;
+}
+
+/** A finished shard file. */
+export interface ShardFileInfo {
+  readonly path: string;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+const MiB = 1 << 20;
+/** Arrow binary offsets are int32: keep every batch column well below 2 GiB. */
+const MAX_ROW_GROUP_BYTES = 1024 * MiB;
+
+/** Patches of one row group, column by column, as they will be written. */
+class RowBuffer {
+  wells: string[] = [];
+  ys: number[] = [];
+  xs: number[] = [];
+  splits: string[] = [];
+  inputs: Uint8Array[] = [];
+  inputMasks: Uint8Array[] = [];
+  labels: (Uint8Array | null)[][];
+  masks: (Uint8Array | null)[][];
+  bytes = 0;
+  constructor(readonly labelCount: number) {
+    this.labels = Array.from({ length: labelCount }, () => []);
+    this.masks = Array.from({ length: labelCount }, () => []);
+  }
+  get rows(): number {
+    return this.wells.length;
+  }
+}
+
+/** One open shard file in one format. */
+interface ShardSink {
+  /** Bytes already handed to the file (written or being written). */
+  readonly written: number;
+  writeGroup(rows: RowBuffer): Promise<void>;
+  /** Writes the footer and closes the file. */
+  finish(): Promise<void>;
+  /** Closes without finishing (the temp file is then deleted by the caller). */
+  abort(): Promise<void>;
+  /** Upper estimate of the bytes `rows` will add once written, and of the footer for `groups` groups. */
+  estimateGroup(rows: RowBuffer): number;
+  estimateFooter(groups: number): number;
+}
+
+/**
+ * Streams patches into bounded-size shard files `dir/shard-00000.parquet`, `shard-00001...`.
+ * Use `ShardWriter.create`, then `write` each patch and `close` once; `abort` on failure.
+ * Patch arrays are copied, so callers may reuse them after `write` resolves.
+ */
+export class ShardWriter {
+  private file?: { index: number; path: string; tmp: string; sink: ShardSink; rows: number; groups: number };
+  private buffer: RowBuffer;
+  private readonly files: ShardFileInfo[] = [];
+  private readonly labelIndex: Map<string, number>;
+  private readonly n: number;
+  private readonly ones: Uint8Array;
+  private readonly zOnes: Uint8Array;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly format: ShardFormat,
+    readonly maxBytes: number,
+    readonly rowGroupBytes: number,
+    readonly meta: ShardMeta,
+  ) {
+    this.labelIndex = new Map(meta.labels.map((l, i) => [l, i]));
+    this.n = meta.patch_size * meta.patch_size;
+    this.ones = new Uint8Array(this.n).fill(1);
+    this.zOnes = new Uint8Array(meta.z_count).fill(1);
+    this.buffer = new RowBuffer(meta.labels.length);
+  }
+
+  /**
+   * Validates the options and prepares `dir` (created if needed; stale temp files of killed runs removed).
+   * @param dir output folder, e.g. OUT/shards
+   * @throws IslError BAD_OPTION for a bad format, size or metadata, or when `dir` already holds shards and `overwrite` is not set
+   */
+  static async create(dir: string, options: ShardWriterOptions): Promise<ShardWriter> {
+    const format = options.format ?? 'parquet';
+    if (!SHARD_FORMATS.includes(format)) throw badOption('format', `one of ${SHARD_FORMATS.join(', ')}`, format);
+    const parsed = ShardMetaSchema.safeParse(options.meta);
+    if (!parsed.success) throw badOption('meta', `valid shard metadata (${zodIssues(parsed.error)})`, JSON.stringify(options.meta));
+    const meta = parsed.data;
+    if (meta.schema_version !== SCHEMA_VERSION) throw badOption('meta.schema_version', `${SCHEMA_VERSION}`, meta.schema_version);
+    if (new Set(meta.labels).size !== meta.labels.length) throw badOption('meta.labels', 'distinct label names', meta.labels.join(','));
+    const maxBytes = options.maxBytes ?? 512 * MiB;
+    const row = rowBlobBytes(meta);
+    // A file must hold at least one row plus headers and footer.
+    const minBytes = row + 16 * 1024 + JSON.stringify(meta).length * 6;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < minBytes) throw badOption('maxBytes', `an integer of at least ${minBytes} (one ${meta.patch_size}x${meta.patch_size}x${meta.z_count} patch row with its labels plus file overhead)`, maxBytes);
+    const rowGroupBytes = options.rowGroupBytes ?? Math.max(row, Math.min(64 * MiB, Math.floor(maxBytes / 2)));
+    if (!Number.isSafeInteger(rowGroupBytes) || rowGroupBytes <= 0 || rowGroupBytes > MAX_ROW_GROUP_BYTES) throw badOption('rowGroupBytes', `a positive integer up to ${MAX_ROW_GROUP_BYTES}`, rowGroupBytes);
+
+    await mkdir(dir, { recursive: true });
+    const existing = (await readdir(dir)).filter((f) => SHARD_FILE_PATTERN.test(f));
+    if (existing.length && !options.overwrite) {
+      throw badOption('overwrite', `true to replace the ${existing.length} shard file(s) already in ${dir} (e.g. ${existing[0]})`, options.overwrite);
+    }
+    for (const f of existing) await rm(join(dir, f), { force: true });
+    // Temp files of runs killed mid-file (named by io/atomic.ts's tempPathFor).
+    for (const f of await readdir(dir)) if (/^\.shard-\d+\.(parquet|arrow)\..*\.tmp$/.test(f)) await rm(join(dir, f), { force: true });
+    return new ShardWriter(dir, format, maxBytes, rowGroupBytes, meta);
+  }
+
+  /**
+   * Appends one patch, starting a new file first when it would push the current one past `maxBytes`.
+   * @throws IslError BAD_OPTION when the patch does not match the metadata (shape, labels, split)
+   */
+  async write(patch: ShardPatch): Promise<void> {
+    if (this.closed) throw new IslError('BAD_OPTION', 'ShardWriter.write called after close() or abort()');
+    this.check(patch);
+    const b = this.buffer;
+    b.wells.push(patch.well);
+    b.ys.push(patch.y);
+    b.xs.push(patch.x);
+    b.splits.push(patch.split);
+    b.inputs.push(bytesOf(patch.input));
+    b.inputMasks.push(patch.inputMask ? patch.inputMask.slice() : this.zOnes);
+    for (const [i, label] of this.meta.labels.entries()) {
+      const l = patch.labels.get(label);
+      b.labels[i].push(l ? bytesOf(l.data) : null);
+      b.masks[i].push(l ? (l.mask ? l.mask.slice() : this.ones) : null);
+    }
+    b.bytes += rowBytes(b, b.rows - 1);
+
+    if (!this.file) await this.openFile();
+    const f = this.file!;
+    const projected = f.sink.written + f.sink.estimateGroup(b) + f.sink.estimateFooter(f.groups + 1);
+    if (projected > this.maxBytes && b.rows > 1) {
+      // Flush all but the new row into this file, then start the next file with it.
+      const last = takeLast(b);
+      await this.flushGroup();
+      await this.finishFile();
+      this.buffer = last;
+      await this.openFile();
+    } else if (projected > this.maxBytes && f.rows > 0) {
+      await this.finishFile();
+      await this.openFile();
+    }
+    if (this.buffer.bytes >= this.rowGroupBytes) await this.flushGroup();
+  }
+
+  /** Writes what is buffered, finishes the last file and returns every file written (in order). */
+  async close(): Promise<ShardFileInfo[]> {
+    if (this.closed) return [...this.files];
+    this.closed = true;
+    try {
+      if (this.buffer.rows) await this.flushGroup();
+      if (this.file) await this.finishFile();
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+    return [...this.files];
+  }
+
+  /** Stops writing and deletes the unfinished file (finished files stay). */
+  async abort(): Promise<void> {
+    this.closed = true;
+    const f = this.file;
+    this.file = undefined;
+    if (f) {
+      await f.sink.abort().catch(() => undefined);
+      await rm(f.tmp, { force: true });
+    }
+  }
+
+  private check(p: ShardPatch): void {
+    const { patch_size: P, z_count: Z } = this.meta;
+    if (typeof p.well !== 'string' || !p.well) throw badOption('patch.well', 'a non-empty well name', p.well);
+    if (!Number.isInteger(p.y) || p.y < 0 || p.y > 0x7fffffff) throw badOption(`patch.y of well ${p.well}`, 'a non-negative int32 origin in px', p.y);
+    if (!Number.isInteger(p.x) || p.x < 0 || p.x > 0x7fffffff) throw badOption(`patch.x of well ${p.well}`, 'a non-negative int32 origin in px', p.x);
+    if (!SPLITS.includes(p.split)) throw badOption(`patch.split of well ${p.well}`, "'train' or 'test'", p.split);
+    if (!(p.input instanceof Uint16Array) || p.input.length !== Z * P * P) {
+      throw badOption(`patch.input of well ${p.well}`, `a Uint16Array of z_count*P*P = ${Z}*${P}*${P} = ${Z * P * P} values`, `${p.input?.constructor?.name}(${p.input?.length})`);
+    }
+    if (p.inputMask !== undefined && (!(p.inputMask instanceof Uint8Array) || p.inputMask.length !== Z)) {
+      throw badOption(`patch.inputMask of well ${p.well}`, `a Uint8Array of ${Z} values (one per z-plane)`, `${p.inputMask?.constructor?.name}(${p.inputMask?.length})`);
+    }
+    for (const [name, l] of p.labels) {
+      if (!this.labelIndex.has(name)) throw badOption(`patch.labels of well ${p.well}`, `labels among meta.labels [${this.meta.labels.join(', ')}]`, name);
+      if (!(l.data instanceof Uint16Array) || l.data.length !== P * P) throw badOption(`label ${name} of well ${p.well}`, `a Uint16Array of P*P = ${P * P} values`, `${l.data?.constructor?.name}(${l.data?.length})`);
+      if (l.mask !== undefined && (!(l.mask instanceof Uint8Array) || l.mask.length !== P * P)) throw badOption(`mask of label ${name} of well ${p.well}`, `a Uint8Array of P*P = ${P * P} values`, `${l.mask?.constructor?.name}(${l.mask?.length})`);
+    }
+  }
+
+  private async openFile(): Promise<void> {
+    const index = this.files.length;
+    const path = join(this.dir, shardFileName(index, this.format));
+    const tmp = tempPathFor(path);
+    const fh = await open(tmp, 'w');
+    const sink = this.format === 'parquet' ? new ParquetSink(fh, this.meta) : new ArrowSink(fh, this.meta);
+    this.file = { index, path, tmp, sink, rows: 0, groups: 0 };
+  }
+
+  private async flushGroup(): Promise<void> {
+    const rows = this.buffer;
+    this.buffer = new RowBuffer(this.meta.labels.length);
+    if (!rows.rows) return;
+    const f = this.file!;
+    try {
+      await f.sink.writeGroup(rows);
+    } catch (e) {
+      await this.abort();
+      throw new IslError('BAD_INPUT', `writing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
+    }
+    f.rows += rows.rows;
+    f.groups++;
+  }
+
+  private async finishFile(): Promise<void> {
+    const f = this.file!;
+    try {
+      await f.sink.finish();
+      await rename(f.tmp, f.path);
+    } catch (e) {
+      await this.abort();
+      throw new IslError('BAD_INPUT', `finishing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
+    }
+    this.file = undefined;
+    this.files.push({ path: f.path, rows: f.rows, bytes: (await stat(f.path)).size });
+  }
+}
+
+/** A copy of a typed array's bytes (little-endian on this CPU, checked at load). */
+function bytesOf(a: Uint16Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
+}
+
+/** Removes the last row from `b` and returns it as a new one-row buffer. */
+function takeLast(b: RowBuffer): RowBuffer {
+  const r = new RowBuffer(b.labelCount);
+  r.wells.push(b.wells.pop()!);
+  r.ys.push(b.ys.pop()!);
+  r.xs.push(b.xs.pop()!);
+  r.splits.push(b.splits.pop()!);
+  r.inputs.push(b.inputs.pop()!);
+  r.inputMasks.push(b.inputMasks.pop()!);
+  for (let i = 0; i < b.labelCount; i++) {
+    r.labels[i].push(b.labels[i].pop()!);
+    r.masks[i].push(b.masks[i].pop()!);
+  }
+  const moved = rowBytes(r, 0);
+  r.bytes = moved;
+  b.bytes -= moved;
+  return r;
+}
+
+/** Blob and string bytes of row i. */
+function rowBytes(b: RowBuffer, i: number): number {
+  let s = b.inputs[i].byteLength + b.inputMasks[i].byteLength + b.wells[i].length + 16;
+  for (let l = 0; l < b.labelCount; l++) s += (b.labels[l][i]?.byteLength ?? 0) + (b.masks[l][i]?.byteLength ?? 0);
+  return s;
+}
+
+/** Exact payload bytes of a buffer plus `perValue` bytes of framing for each of its `columns` values. */
+function payload(b: RowBuffer, perValue: number, columns: number): number {
+  let s = 0;
+  for (let i = 0; i < b.rows; i++) s += rowBytes(b, i);
+  return s + b.rows * columns * perValue;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parquet (hyparquet-writer)
+
+/** hyparquet-writer's byte buffer, flushed to a file after every row group (so memory stays one group). */
+class FileByteWriter extends ByteWriter {
+  constructor(private readonly fh: FileHandle) {
+    super(1 << 20);
+  }
+  flush(): Promise<void> {
+    const chunk = new Uint8Array(this.buffer, 0, this.index);
+    return this.fh.write(chunk).then(() => {
+      this.index = 0;
+    });
+  }
+  override finish(): Promise<void> {
+    return this.flush();
+  }
+}
+
+class ParquetSink implements ShardSink {
+  private readonly out: FileByteWriter;
+  private readonly pw: ParquetWriter;
+  private readonly columns: number;
+  private readonly metaBytes: number;
+  constructor(private readonly fh: FileHandle, private readonly meta: ShardMeta) {
+    this.out = new FileByteWriter(fh);
+    const json = JSON.stringify(meta);
+    this.metaBytes = json.length * 3;
+    this.columns = 6 + 2 * meta.labels.length;
+    this.pw = new ParquetWriter({
+      writer: this.out,
+      schema: parquetSchema(meta.labels),
+      codec: 'UNCOMPRESSED',
+      kvMetadata: [{ key: META_KEY, value: json }],
+      createdBy: 'insilico-labeling shards',
+    });
+  }
+  get written(): number {
+    return this.out.offset;
+  }
+  async writeGroup(b: RowBuffer): Promise<void> {
+    const blob = { type: 'BYTE_ARRAY' as const, encoding: 'PLAIN' as const, statistics: false };
+    const columnData = [
+      { name: 'well', data: b.wells },
+      { name: 'y', data: Int32Array.from(b.ys) },
+      { name: 'x', data: Int32Array.from(b.xs) },
+      { name: 'split', data: b.splits },
+      { name: 'input', data: b.inputs, ...blob },
+      { name: 'input_mask', data: b.inputMasks, ...blob },
+      ...this.meta.labels.flatMap((l, i) => [
+        { name: labelColumn(l), data: b.labels[i], ...blob },
+        { name: maskColumn(l), data: b.masks[i], ...blob },
+      ]),
+    ];
+    await this.pw.write({ columnData, rowGroupSize: b.rows });
+  }
+  async finish(): Promise<void> {
+    await this.pw.finish();
+    await this.fh.close();
+  }
+  async abort(): Promise<void> {
+    await this.fh.close();
+  }
+  estimateGroup(b: RowBuffer): number {
+    // 4-byte length prefix per value, a page header (<= 64 B) per 1 MiB page, one per column chunk at least.
+    const body = payload(b, 4, this.columns);
+    return body + Math.ceil(body / MiB) * 64 + this.columns * 256;
+  }
+  estimateFooter(groups: number): number {
+    // Thrift footer: ~200 B per column chunk, plus offset indexes and the JSON metadata.
+    return 4096 + this.metaBytes + groups * this.columns * 320;
+  }
+}
+
+/** The Parquet schema of a shard (BYTE_ARRAY blobs; strings UTF8; labels OPTIONAL). */
+export function parquetSchema(labels: readonly string[]): SchemaElement[] {
+  const str = { type: 'BYTE_ARRAY', converted_type: 'UTF8', logical_type: { type: 'STRING' } } as const;
+  return [
+    { name: 'root', num_children: 6 + 2 * labels.length },
+    { name: 'well', ...str, repetition_type: 'REQUIRED' },
+    { name: 'y', type: 'INT32', repetition_type: 'REQUIRED' },
+    { name: 'x', type: 'INT32', repetition_type: 'REQUIRED' },
+    { name: 'split', ...str, repetition_type: 'REQUIRED' },
+    { name: 'input', type: 'BYTE_ARRAY', repetition_type: 'REQUIRED' },
+    { name: 'input_mask', type: 'BYTE_ARRAY', repetition_type: 'REQUIRED' },
+    ...labels.flatMap((l): SchemaElement[] => [
+      { name: labelColumn(l), type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
+      { name: maskColumn(l), type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL' },
+    ]),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrow IPC file (apache-arrow)
+
+/** apache-arrow's file writer, collecting its output chunks so we write them to disk ourselves with backpressure. */
+class CollectingFileWriter extends RecordBatchFileWriter {
+  chunks: Uint8Array[] = [];
+  get position(): number {
+    return this._position;
+  }
+  protected override _write(chunk: ArrayBufferView | ArrayBufferLike | ArrayLike<number> | Iterable<number> | string | null | undefined): this {
+    if (this._started && chunk && ArrayBuffer.isView(chunk) && chunk.byteLength > 0) {
+      this.chunks.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      this._position += chunk.byteLength;
+    }
+    return this;
+  }
+}
+
+class ArrowSink implements ShardSink {
+  private readonly w = new CollectingFileWriter();
+  private readonly schema: Schema;
+  private readonly columns: number;
+  private readonly metaBytes: number;
+  constructor(private readonly fh: FileHandle, private readonly meta: ShardMeta) {
+    this.schema = arrowSchema(meta);
+    this.columns = 6 + 2 * meta.labels.length;
+    this.metaBytes = JSON.stringify(meta).length * 3;
+  }
+  get written(): number {
+    return this.w.position;
+  }
+  async writeGroup(b: RowBuffer): Promise<void> {
+    const children: Data[] = [
+      utf8Data(b.wells),
+      int32Data(b.ys),
+      int32Data(b.xs),
+      utf8Data(b.splits),
+      binaryData(b.inputs),
+      binaryData(b.inputMasks),
+      ...this.meta.labels.flatMap((_, i) => [binaryData(b.labels[i]), binaryData(b.masks[i])]),
+    ];
+    const data = makeData({ type: new Struct(this.schema.fields), length: b.rows, nullCount: 0, children });
+    this.w.write(new RecordBatch(this.schema, data));
+    await this.drain();
+  }
+  async finish(): Promise<void> {
+    this.w.finish(); // writes the footer through _write
+    await this.drain();
+    await this.fh.close();
+  }
+  async abort(): Promise<void> {
+    await this.fh.close();
+  }
+  private async drain(): Promise<void> {
+    const chunks = this.w.chunks;
+    this.w.chunks = [];
+    if (chunks.length) await this.fh.writev(chunks);
+  }
+  estimateGroup(b: RowBuffer): number {
+    // int32 offsets per value, 8-byte padding and a validity bitmap per buffer, message header.
+    return payload(b, 4, this.columns) + this.columns * (3 * 8 + Math.ceil(b.rows / 8) + 8) + 1024 + this.columns * 64;
+  }
+  estimateFooter(groups: number): number {
+    // The schema is written at the start and again in the footer, with one 24-byte block per batch.
+    return 2 * (1024 + this.metaBytes + this.columns * 128) + groups * 32;
+  }
+}
+
+/** The Arrow schema of a shard, with the `isl` JSON as schema metadata. */
+export function arrowSchema(meta: ShardMeta): Schema {
+  const fields = [
+    new Field('well', new Utf8(), false),
+    new Field('y', new Int32(), false),
+    new Field('x', new Int32(), false),
+    new Field('split', new Utf8(), false),
+    new Field('input', new Binary(), false),
+    new Field('input_mask', new Binary(), false),
+    ...meta.labels.flatMap((l) => [new Field(labelColumn(l), new Binary(), true), new Field(maskColumn(l), new Binary(), true)]),
+  ];
+  return new Schema(fields, new Map([[META_KEY, JSON.stringify(meta)]]));
+}
+
+const encoder = new TextEncoder();
+
+function utf8Data(values: readonly string[]): Data<Utf8> {
+  return varData(new Utf8(), values.map((s) => encoder.encode(s)));
+}
+
+function binaryData(values: readonly (Uint8Array | null)[]): Data<Binary> {
+  return varData(new Binary(), values);
+}
+
+/** One variable-width Arrow column (offsets + concatenated bytes + validity bitmap when nulls). */
+function varData<T extends Utf8 | Binary>(type: T, values: readonly (Uint8Array | null)[]): Data<T> {
+  const n = values.length;
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v) total += v.byteLength;
+    else nulls++;
+    if (total > 0x7fffffff) throw new RangeError('Arrow binary column over 2 GiB in one batch: lower rowGroupBytes');
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  let nullBitmap: Uint8Array | undefined;
+  if (nulls) nullBitmap = new Uint8Array(Math.ceil(n / 8));
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v) {
+      bytes.set(v, offsets[i]);
+      if (nullBitmap) nullBitmap[i >> 3] |= 1 << (i & 7);
+    }
+  }
+  const props = { length: n, nullCount: nulls, nullBitmap, valueOffsets: offsets, data: bytes };
+  // Two calls so each matches one of makeData's overloads.
+  return (type instanceof Utf8 ? makeData({ type, ...props }) : makeData({ type: type as Binary, ...props })) as Data<T>;
+}
+
+function int32Data(values: readonly number[]): Data<Int32> {
+  return makeData({ type: new Int32(), length: values.length, nullCount: 0, data: Int32Array.from(values) });
+}

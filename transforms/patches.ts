@@ -1,0 +1,245 @@
+/**
+ * Seeded sampling of training patches from canonical wells, and the train/test split by well.
+ *
+ * Origins are drawn so every well and every label it has is represented: a stratified part (one
+ * origin in each of `count - foreground` randomly chosen cells of a grid over the well, so patches
+ * cover the whole well rather than clumping) and a foreground part, shared equally between the
+ * well's labels, centred on random pixels among the brightest `1 - foregroundQuantile` of that
+ * label (fluorescence is sparse: uniform patches of a DAPI image are mostly background).
+ */
+import type { Plane, Well } from '../io/image.ts';
+import { badOption } from '../io/errors.ts';
+import { deriveSeed, rng, type Rng } from '../fixtures/random.ts';
+import type { ShardLabel, ShardPatch, Split } from '../io/shards/schema.ts';
+
+/** A patch origin (top-left corner, px) in the canonical well, and why it was chosen. */
+export interface PatchOrigin {
+  readonly y: number;
+  readonly x: number;
+  /** 'stratified', 'foreground:LABEL', or 'uniform:LABEL' when the label had no foreground (constant image). */
+  readonly reason: string;
+}
+
+export interface SamplePatchesOptions {
+  /** Patch side P in px; the well must be at least P x P. */
+  readonly patchSize: number;
+  /** Number of origins. */
+  readonly count: number;
+  readonly seed: number;
+  /** Labels to represent (default: all the well has); labels the well lacks are ignored. */
+  readonly labels?: readonly string[];
+  /** Fraction of `count` centred on label foreground (default 0.5; 0 = all stratified). */
+  readonly foregroundFraction?: number;
+  /** Pixels above this quantile of a label are its foreground (default 0.9). */
+  readonly foregroundQuantile?: number;
+}
+
+/**
+ * Chooses `count` patch origins in `well` (see the module comment). Deterministic in
+ * (`seed`, well name, options); independent of other wells.
+ * @returns origins with 0 <= y <= height - P and 0 <= x <= width - P
+ * @throws IslError BAD_OPTION for a bad option or a well smaller than the patch
+ */
+export function samplePatches(well: Well, options: SamplePatchesOptions): PatchOrigin[] {
+  const { patchSize: P, count, seed, foregroundFraction = 0.5, foregroundQuantile = 0.9 } = options;
+  if (!Number.isInteger(P) || P <= 0) throw badOption('patchSize', 'a positive integer (px)', P);
+  if (P > well.width || P > well.height) throw badOption('patchSize', `at most the size of well ${well.well} (${well.width}x${well.height} px)`, P);
+  if (!Number.isInteger(count) || count < 1) throw badOption('count', 'a positive integer', count);
+  if (!Number.isFinite(seed)) throw badOption('seed', 'a finite number', seed);
+  if (!(foregroundFraction >= 0 && foregroundFraction <= 1)) throw badOption('foregroundFraction', 'a number in [0, 1]', foregroundFraction);
+  if (!(foregroundQuantile >= 0 && foregroundQuantile < 1)) throw badOption('foregroundQuantile', 'a number in [0, 1)', foregroundQuantile);
+  const present = (options.labels ?? [...well.labels.keys()]).filter((l) => well.labels.has(l));
+  const random = rng(deriveSeed(seed, 'patches', well.well));
+
+  // At least one foreground patch per label when there is room, so every label is represented.
+  let nFg = present.length && foregroundFraction > 0 ? Math.max(Math.round(count * foregroundFraction), Math.min(count, present.length)) : 0;
+  nFg = Math.min(nFg, count);
+  const out = stratified(well, P, count - nFg, random);
+  for (const [k, label] of present.entries()) {
+    const n = Math.floor(nFg / present.length) + (k < nFg % present.length ? 1 : 0);
+    if (n) out.push(...foreground(well.labels.get(label)!, label, P, n, foregroundQuantile, random));
+  }
+  return out;
+}
+
+/** One uniform origin in each of n random cells of a near-square grid over the origin range. */
+function stratified(well: Well, P: number, n: number, random: Rng): PatchOrigin[] {
+  if (n <= 0) return [];
+  const rangeY = well.height - P + 1;
+  const rangeX = well.width - P + 1;
+  const gy = Math.min(rangeY, Math.max(1, Math.round(Math.sqrt((n * rangeY) / rangeX))));
+  const gx = Math.min(rangeX, Math.max(1, Math.ceil(n / gy)));
+  const cells = gy * gx;
+  // More samples than cells (tiny wells): cycle through the cells again.
+  const order: number[] = [];
+  while (order.length < n) order.push(...permutation(cells, random).slice(0, n - order.length));
+  return order.map((c) => {
+    const cy = Math.floor(c / gx);
+    const cx = c % gx;
+    const y0 = Math.floor((cy * rangeY) / gy);
+    const y1 = Math.floor(((cy + 1) * rangeY) / gy);
+    const x0 = Math.floor((cx * rangeX) / gx);
+    const x1 = Math.floor(((cx + 1) * rangeX) / gx);
+    return { y: y0 + random.int(Math.max(1, y1 - y0)), x: x0 + random.int(Math.max(1, x1 - x0)), reason: 'stratified' };
+  });
+}
+
+/** n origins of patches centred on random pixels above the label's `q` quantile (clamped inside the well). */
+function foreground(img: Plane<'float32'>, label: string, P: number, n: number, q: number, random: Rng): PatchOrigin[] {
+  const { data, width, height } = img;
+  const t = quantile(data, q);
+  let max = -Infinity;
+  let min = Infinity;
+  for (let i = 0; i < data.length; i++) {
+    if (data[i] > max) max = data[i];
+    if (data[i] < min) min = data[i];
+  }
+  const clampY = (v: number) => Math.min(Math.max(v, 0), height - P);
+  const clampX = (v: number) => Math.min(Math.max(v, 0), width - P);
+  if (!(max > min)) {
+    // Constant image: no foreground to aim at.
+    return Array.from({ length: n }, () => ({ y: random.int(height - P + 1), x: random.int(width - P + 1), reason: `uniform:${label}` }));
+  }
+  // Strictly above t, unless ties at the maximum fill the top quantile (then the maximum itself).
+  const strict = max > t;
+  const m = strict ? countAbove(data, t) : countAtLeast(data, max);
+  const idx = new Uint32Array(m);
+  let k = 0;
+  for (let i = 0; i < data.length; i++) if (strict ? data[i] > t : data[i] >= max) idx[k++] = i;
+  const half = P >> 1;
+  return Array.from({ length: n }, () => {
+    const i = idx[random.int(m)];
+    return { y: clampY(Math.floor(i / width) - half), x: clampX((i % width) - half), reason: `foreground:${label}` };
+  });
+}
+
+function countAbove(a: Float32Array, t: number): number {
+  let c = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] > t) c++;
+  return c;
+}
+
+function countAtLeast(a: Float32Array, t: number): number {
+  let c = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] >= t) c++;
+  return c;
+}
+
+/** The q-quantile of values in [0, 1] to 1/65535 (a 65536-bin histogram: one pass, exact for canonical images). */
+function quantile(a: Float32Array, q: number): number {
+  const hist = new Uint32Array(65536);
+  for (let i = 0; i < a.length; i++) {
+    const v = Math.round(a[i] * 65535);
+    hist[v < 0 ? 0 : v > 65535 ? 65535 : v]++; // NaN lands in bin 0
+  }
+  const target = q * a.length;
+  let acc = 0;
+  for (let b = 0; b < 65536; b++) {
+    acc += hist[b];
+    if (acc > target) return b / 65535;
+  }
+  return 1;
+}
+
+function permutation(n: number, random: Rng): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = random.int(i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+export interface CutPatchOptions {
+  readonly patchSize: number;
+  readonly split: Split;
+  /** Labels to cut (default all the well has); labels the well lacks are left out (null in shards). */
+  readonly labels?: readonly string[];
+  /** Optional per-pixel validity (1 = valid) per label, same size as the well; default all valid. */
+  readonly masks?: ReadonlyMap<string, Plane<'uint8'>>;
+}
+
+/**
+ * Cuts the patch at `origin` from `well` as 16-bit counts (round(value x 65535), clipped; NaN -> 0),
+ * which are exactly the canonical PNG values for a well read from canonical PNGs.
+ * @throws IslError BAD_OPTION when the patch does not fit in the well
+ */
+export function cutPatch(well: Well, origin: { y: number; x: number }, options: CutPatchOptions): ShardPatch {
+  const P = options.patchSize;
+  const { y, x } = origin;
+  if (!Number.isInteger(P) || P <= 0) throw badOption('patchSize', 'a positive integer (px)', P);
+  if (!Number.isInteger(y) || !Number.isInteger(x) || y < 0 || x < 0 || y + P > well.height || x + P > well.width) {
+    throw badOption('origin', `an integer origin with the ${P}px patch inside well ${well.well} (${well.width}x${well.height})`, `${y},${x}`);
+  }
+  const { stack } = well.transmitted;
+  const input = new Uint16Array(stack.depth * P * P);
+  for (let z = 0; z < stack.depth; z++) {
+    copyCounts(stack.data, (z * stack.height + y) * stack.width + x, stack.width, input, z * P * P, P);
+  }
+  const labels = new Map<string, ShardLabel>();
+  for (const name of options.labels ?? well.labels.keys()) {
+    const img = well.labels.get(name);
+    if (!img) continue;
+    const data = new Uint16Array(P * P);
+    copyCounts(img.data, y * img.width + x, img.width, data, 0, P);
+    const m = options.masks?.get(name);
+    let mask: Uint8Array | undefined;
+    if (m) {
+      if (m.width !== img.width || m.height !== img.height) throw badOption(`masks.${name}`, `a ${img.width}x${img.height} plane like the label`, `${m.width}x${m.height}`);
+      mask = new Uint8Array(P * P);
+      for (let r = 0; r < P; r++) mask.set(m.data.subarray((y + r) * m.width + x, (y + r) * m.width + x + P), r * P);
+    }
+    labels.set(name, mask ? { data, mask } : { data });
+  }
+  return { well: well.well, y, x, split: options.split, input, labels };
+}
+
+/** Copies a P x P window (row stride `stride`) of [0, 1] floats as rounded, clipped uint16 counts. */
+function copyCounts(src: Float32Array, start: number, stride: number, dst: Uint16Array, at: number, P: number): void {
+  for (let r = 0; r < P; r++) {
+    const s = start + r * stride;
+    const d = at + r * P;
+    for (let c = 0; c < P; c++) {
+      const v = Math.round(src[s + c] * 65535);
+      dst[d + c] = v > 0 ? (v < 65535 ? v : 65535) : 0;
+    }
+  }
+}
+
+/**
+ * Samples origins with {@link samplePatches} and cuts them lazily, one {@link ShardPatch} at a time.
+ */
+export function* wellPatches(well: Well, options: SamplePatchesOptions & { readonly split: Split; readonly masks?: ReadonlyMap<string, Plane<'uint8'>> }): Generator<ShardPatch> {
+  for (const o of samplePatches(well, options)) yield cutPatch(well, o, { patchSize: options.patchSize, split: options.split, labels: options.labels, masks: options.masks });
+}
+
+/** A train/test split of wells (both lists sorted). */
+export interface WellSplit {
+  readonly train: string[];
+  readonly test: string[];
+}
+
+/**
+ * Splits wells into train and test, by well (patches of one well never cross the split).
+ * The test set has round(n x testFraction) wells, but at least one when testFraction > 0 and
+ * at most n - 1 when testFraction < 1 (n >= 2). Independent of the input order.
+ * @throws IslError BAD_OPTION for duplicate or empty well names or a fraction outside [0, 1]
+ */
+export function splitWells(wells: readonly string[], options: { readonly testFraction: number; readonly seed: number }): WellSplit {
+  const { testFraction, seed } = options;
+  if (!(testFraction >= 0 && testFraction <= 1)) throw badOption('testFraction', 'a number in [0, 1]', testFraction);
+  if (!Number.isFinite(seed)) throw badOption('seed', 'a finite number', seed);
+  const sorted = [...wells].sort();
+  for (let i = 0; i < sorted.length; i++) {
+    if (!sorted[i]) throw badOption('wells', 'non-empty well names', sorted[i]);
+    if (i && sorted[i] === sorted[i - 1]) throw badOption('wells', 'distinct well names', sorted[i]);
+  }
+  const n = sorted.length;
+  let nTest = Math.round(n * testFraction);
+  if (n >= 2 && testFraction > 0) nTest = Math.max(1, nTest);
+  if (n >= 2 && testFraction < 1) nTest = Math.min(n - 1, nTest);
+  const order = permutation(n, rng(deriveSeed(seed, 'split')));
+  const test = order.slice(0, nTest).map((i) => sorted[i]).sort();
+  const testSet = new Set(test);
+  return { train: sorted.filter((w) => !testSet.has(w)), test };
+}
