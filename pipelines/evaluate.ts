@@ -1,0 +1,395 @@
+/**
+ * How good are the predictions? Compares predicted label images with the true ones, at the pixel
+ * level (Pearson r from one million seeded random pixels and over the whole image, true-vs-
+ * predicted heatmaps, error images of the top-left crop) and at the object level (nuclei
+ * segmented in both and matched: split, merged, added, missed, accuracy; live vs dead nuclear
+ * sizes with a KS test), and writes `metrics.json` plus a one-page offline `index.html`.
+ *
+ *   npx tsx pipelines/evaluate.ts --pred OUT --truth WELLS --out REPORT [--cells truth/cells.json]
+ *
+ * Predictions: canonical 16-bit PNGs named in the ISL convention with `channel-<LABEL>` and
+ * `statistic-MEDIAN`; truth: canonical wells (the `depth_computation-MAXPROJECT` label images).
+ * Either folder may hold the files directly or one sub-folder per well; wells are matched by the
+ * `well-` token of the file names.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { badInput, badOption } from '../io/errors.ts';
+import { plane, type Plane } from '../io/image.ts';
+import { readPlane } from '../io/read.ts';
+import { parseIslName } from '../io/isl_names.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { sampledPearson, DEFAULT_PEARSON_SAMPLES } from '../transforms/evaluate/pearson.ts';
+import { jointHistogram } from '../transforms/evaluate/joint_histogram.ts';
+import { heatmapPng } from '../transforms/evaluate/heatmap.ts';
+import { errorImage, greyPng, rgbPng } from '../transforms/evaluate/error_image.ts';
+import { DEFAULT_CROP, displayGain, topLeftCrop } from '../transforms/evaluate/crop.ts';
+import { segmentNuclei, type Segmentation } from '../transforms/evaluate/segment.ts';
+import { matchObjects } from '../transforms/evaluate/objects.ts';
+import { ksTwoSample } from '../transforms/evaluate/ks.ts';
+import { outlineImage } from '../transforms/evaluate/outline.ts';
+import { ceilingFromNoiseSd, ceilingFromReplicates, type NoiseCeiling } from '../transforms/evaluate/noise_ceiling.ts';
+import { cellListLabels, parseCellList, type NucleusRecord } from '../transforms/evaluate/cell_list.ts';
+import { objectMeans } from '../transforms/evaluate/object_means.ts';
+import { otsuThreshold } from '../transforms/evaluate/otsu.ts';
+import type { Labels } from '../transforms/evaluate/components.ts';
+import type { LabelMetrics, LiveDead, Metrics, ObjectMetrics, WellMetrics } from './report/metrics.ts';
+import { reportHtml } from './report/html.ts';
+import { parseTrainLog, trainCurveSvg } from './report/train_curve.ts';
+import { command, isMain, number, positiveInt, runCli } from './cli.ts';
+
+/** Options of {@link evaluate}. Only pred, truth and out are required. */
+export interface EvaluateOptions {
+  /** Folder of predictions (files, or one sub-folder per well). */
+  readonly pred: string;
+  /** Folder of canonical true wells (files, or one sub-folder per well). */
+  readonly truth: string;
+  /** Report folder; created if absent. */
+  readonly out: string;
+  /** Seed of the random pixel sample; default 0. */
+  readonly seed?: number;
+  /** Pixels drawn for Pearson r; default 1,000,000. */
+  readonly samples?: number;
+  /** Side of the top-left crop shown, px; default 256. */
+  readonly crop?: number;
+  /** QC report (an HTML file or folder) to link from the page. */
+  readonly qcReport?: string;
+  /** Training log (`train.jsonl`, lines {step, loss, ...}) to plot and link. */
+  readonly trainLog?: string;
+  /**
+   * True cell list (`cells.json` from fixtures/generate.ts) for a single-well evaluation; by
+   * default each truth well folder's own `cells.json` is used when present.
+   */
+  readonly cells?: string;
+  /** Labels to evaluate; default every predicted label (each must exist in the truth). */
+  readonly labels?: readonly string[];
+  /** Label of the nuclear stain for object metrics; default the first label matching DAPI or HOECHST. */
+  readonly nuclearLabel?: string;
+  /** Label marking dead cells; default the first label matching DEAD or PROPIDIUM. */
+  readonly deadLabel?: string;
+  /** Noise standard deviation per label (canonical units) for the noise ceiling. */
+  readonly noiseSd?: Readonly<Record<string, number>>;
+  /** Folder of replicate true wells (same layout as truth) for the noise ceiling. */
+  readonly replicate?: string;
+}
+
+/** What {@link evaluate} wrote. */
+export interface EvaluateResult {
+  readonly metrics: Metrics;
+  /** Absolute paths of the written report files. */
+  readonly indexHtml: string;
+  readonly metricsJson: string;
+}
+
+const NUCLEAR = /DAPI|HOECHST/i;
+const DEAD = /DEAD|PROPIDIUM/i;
+
+/** Per well, its folder and its label files (label -> path). */
+interface WellFiles {
+  readonly dir: string;
+  readonly labels: Map<string, string>;
+}
+
+/**
+ * Collects label images under `root` (the folder itself and its direct sub-folders).
+ * kind 'pred': `statistic-MEDIAN` images; kind 'truth': projected labels (no z_depth, no statistic).
+ */
+async function collect(root: string, kind: 'pred' | 'truth'): Promise<Map<string, WellFiles>> {
+  const what = kind === 'pred' ? 'predictions' : 'true images';
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (e) {
+    throw badInput(root, `cannot read the folder of ${what} (does it exist?)`, undefined, e);
+  }
+  const dirs = [root, ...entries.filter((e) => e.isDirectory()).map((e) => join(root, e.name)).sort()];
+  const wells = new Map<string, WellFiles>();
+  for (const dir of dirs) {
+    const files = dir === root ? entries.filter((e) => e.isFile()).map((e) => e.name) : await readdir(dir);
+    for (const f of files.sort()) {
+      const n = parseIslName(f);
+      if (!n || n.isMask || n.extension !== 'png') continue;
+      const path = join(dir, f);
+      const wanted = kind === 'pred' ? n.statistic === 'MEDIAN' : n.statistic === undefined && n.z === undefined;
+      if (!wanted) continue;
+      const w = wells.get(n.well) ?? { dir, labels: new Map<string, string>() };
+      wells.set(n.well, w);
+      const prev = w.labels.get(n.channel);
+      if (prev) throw badInput(path, `duplicate ${kind === 'pred' ? 'prediction' : 'true image'} of ${n.channel} for well ${n.well} (also ${prev})`, n.well);
+      w.labels.set(n.channel, path);
+    }
+  }
+  if (wells.size === 0) {
+    const example = kind === 'pred' ? '...,well-A1,...,channel-DAPI_CONFOCAL,...,statistic-MEDIAN,....png' : '...,well-A1,...,depth_computation-MAXPROJECT,channel-DAPI_CONFOCAL,is_mask-false.png';
+    throw badInput(root, `no ${what} found; expected 16-bit PNGs named like ${example}`);
+  }
+  return wells;
+}
+
+/** Reads a canonical 16-bit PNG as intensities in [0, 1]. */
+async function readCanonical(path: string, well: string): Promise<Plane<'float32'>> {
+  const p = await readPlane(path);
+  if (p.dtype !== 'uint16') throw badInput(path, `expected a 16-bit canonical PNG but found ${p.dtype}`, well);
+  const out = new Float32Array(p.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = p.data[i] / 65535;
+  return plane('float32', p.width, p.height, out);
+}
+
+/** Throws a clear error for an image with a single intensity (nothing to correlate or segment). */
+function assertNotBlank(p: Plane<'float32'>, path: string, well: string, what: string): void {
+  const v = p.data[0];
+  for (let i = 1; i < p.data.length; i++) if (p.data[i] !== v) return;
+  throw badInput(path, `${what} is blank: all ${p.width}x${p.height} pixels equal ${v} (an empty image; Pearson r and nuclei are undefined)`, well);
+}
+
+/** A file-name-safe version of a well or label name. */
+function safe(s: string): string {
+  return s.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+function validate(o: EvaluateOptions): void {
+  for (const k of ['pred', 'truth', 'out'] as const) if (typeof o[k] !== 'string' || !o[k]) throw badOption(k, 'a folder path', o[k]);
+  if (o.seed !== undefined && (typeof o.seed !== 'number' || !Number.isFinite(o.seed))) throw badOption('seed', 'a finite number', o.seed);
+  if (o.samples !== undefined && (!Number.isInteger(o.samples) || o.samples <= 0)) throw badOption('samples', 'a positive integer', o.samples);
+  if (o.crop !== undefined && (!Number.isInteger(o.crop) || o.crop <= 0)) throw badOption('crop', 'a positive integer (px)', o.crop);
+  for (const [label, sd] of Object.entries(o.noiseSd ?? {})) if (!(sd >= 0) || !Number.isFinite(sd)) throw badOption(`noiseSd.${label}`, 'a finite number >= 0 (canonical intensity units)', sd);
+  if (o.labels !== undefined && (!Array.isArray(o.labels) || o.labels.length === 0)) throw badOption('labels', 'a non-empty list of label names', o.labels);
+}
+
+/** Live vs dead nuclear areas of one segmentation, given each object's dead flag. */
+function liveDead(seg: Segmentation, dead: (k: number) => boolean | undefined): LiveDead {
+  const liveAreas: number[] = [];
+  const deadAreas: number[] = [];
+  for (let k = 1; k <= seg.labels.count; k++) {
+    const d = dead(k);
+    if (d === undefined) continue;
+    (d ? deadAreas : liveAreas).push(seg.areas[k]);
+  }
+  return { liveAreas, deadAreas, ...(liveAreas.length && deadAreas.length ? { ks: ksTwoSample(liveAreas, deadAreas) } : {}) };
+}
+
+/** Dead flag per object: mean of the dead-cell image inside it above that image's Otsu threshold. */
+function deadByStain(seg: Segmentation, deadImage: Plane<'float32'>): (k: number) => boolean {
+  const means = objectMeans(seg.labels, deadImage);
+  const t = otsuThreshold(deadImage);
+  return (k) => means[k] > t;
+}
+
+/** Dead flag per object from the cell list: the alive flag of the cell whose nucleus it overlaps most. */
+function deadByCells(labels: Labels, cellLabels: Labels, cells: readonly NucleusRecord[]): (k: number) => boolean | undefined {
+  const overlap = new Map<number, Map<number, number>>();
+  for (let i = 0; i < labels.data.length; i++) {
+    const a = labels.data[i];
+    const c = cellLabels.data[i];
+    if (!a || !c) continue;
+    const m = overlap.get(a) ?? new Map<number, number>();
+    overlap.set(a, m);
+    m.set(c, (m.get(c) ?? 0) + 1);
+  }
+  return (k) => {
+    const m = overlap.get(k);
+    if (!m) return undefined;
+    let best = 0;
+    let bestN = 0;
+    for (const [c, n] of m) if (n > bestN) (best = c, bestN = n);
+    return !cells[best - 1].alive;
+  };
+}
+
+/** Reads a well's cell list if one is given or sits in its truth folder. */
+async function loadCells(explicit: string | undefined, dir: string, singleWell: boolean): Promise<NucleusRecord[] | undefined> {
+  const path = explicit && singleWell ? explicit : join(dir, 'cells.json');
+  try {
+    await stat(path);
+  } catch {
+    if (explicit && singleWell) throw badInput(explicit, 'cell list not found');
+    return undefined;
+  }
+  return parseCellList(await readFile(path, 'utf8'), path);
+}
+
+/**
+ * Evaluates predictions against true images and writes the report.
+ *
+ * @param opts see {@link EvaluateOptions}.
+ * @returns the metrics and the paths of `index.html` and `metrics.json` (both written atomically,
+ *   after every image they reference).
+ * @throws IslError BAD_OPTION for invalid options; BAD_INPUT when a folder holds no images, a
+ *   predicted well or label has no true counterpart (or a requested label is missing), prediction
+ *   and truth differ in size, or an image is blank.
+ * @example await evaluate({ pred: 'out/predict', truth: 'out/canonical', out: 'out/report', seed: 0 })
+ */
+export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
+  validate(opts);
+  const seed = opts.seed ?? 0;
+  const samples = opts.samples ?? DEFAULT_PEARSON_SAMPLES;
+  const cropSize = opts.crop ?? DEFAULT_CROP;
+  const out = resolve(opts.out);
+  const predWells = await collect(opts.pred, 'pred');
+  const truthWells = await collect(opts.truth, 'truth');
+  const replicateWells = opts.replicate ? await collect(opts.replicate, 'truth') : undefined;
+  const trainText = opts.trainLog ? await readFile(opts.trainLog, 'utf8').catch((e) => { throw badInput(opts.trainLog!, 'cannot read the training log', undefined, e); }) : undefined;
+  if (opts.qcReport) await stat(opts.qcReport).catch((e) => { throw badInput(opts.qcReport!, 'QC report not found', undefined, e); });
+  if (opts.cells && predWells.size > 1) throw badOption('cells', 'a cell list only for a single-well evaluation (put cells.json in each truth well folder instead)', opts.cells);
+
+  const wells: WellMetrics[] = [];
+  for (const [well, pw] of [...predWells].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const tw = truthWells.get(well);
+    if (!tw) throw badInput(pw.dir, `well ${well} has predictions but no true images in ${opts.truth} (true wells: ${[...truthWells.keys()].join(', ')})`, well);
+    const labels = opts.labels ?? [...pw.labels.keys()].sort();
+    for (const l of labels) {
+      if (!pw.labels.has(l)) throw badInput(pw.dir, `well ${well}: label ${l} was requested but has no prediction (predicted: ${[...pw.labels.keys()].join(', ')})`, well);
+      if (!tw.labels.has(l)) throw badInput(tw.dir, `well ${well}: label ${l} is predicted but has no true image (true labels: ${[...tw.labels.keys()].join(', ')}); pass labels/--labels to evaluate a subset`, well);
+    }
+    const truth = new Map<string, Plane<'float32'>>();
+    const pred = new Map<string, Plane<'float32'>>();
+    for (const l of labels) {
+      const t = await readCanonical(tw.labels.get(l)!, well);
+      const p = await readCanonical(pw.labels.get(l)!, well);
+      if (t.width !== p.width || t.height !== p.height) throw badInput(pw.labels.get(l)!, `prediction of ${l} is ${p.width}x${p.height} but the true image is ${t.width}x${t.height} (${tw.labels.get(l)!})`, well);
+      assertNotBlank(t, tw.labels.get(l)!, well, `true image of ${l}`);
+      assertNotBlank(p, pw.labels.get(l)!, well, `prediction of ${l}`);
+      truth.set(l, t);
+      pred.set(l, p);
+    }
+    const { width, height } = truth.get(labels[0])!;
+    for (const l of labels) {
+      const t = truth.get(l)!;
+      if (t.width !== width || t.height !== height) throw badInput(tw.labels.get(l)!, `true image of ${l} is ${t.width}x${t.height} but ${labels[0]} is ${width}x${height}`, well);
+    }
+
+    const wellDir = safe(well);
+    const labelMetrics: LabelMetrics[] = [];
+    for (const l of labels) {
+      const t = truth.get(l)!;
+      const p = pred.get(l)!;
+      const r = sampledPearson(t, p, { samples, seed });
+      const hist = jointHistogram(t, p, 10);
+      let ceiling: NoiseCeiling | undefined;
+      const rep = replicateWells?.get(well)?.labels.get(l);
+      if (rep) {
+        const t2 = await readCanonical(rep, well);
+        if (t2.width !== width || t2.height !== height) throw badInput(rep, `replicate of ${l} is ${t2.width}x${t2.height} but the true image is ${width}x${height}`, well);
+        ceiling = ceilingFromReplicates(t, t2);
+      } else if (opts.noiseSd?.[l] !== undefined) {
+        ceiling = ceilingFromNoiseSd(t, opts.noiseSd[l]);
+      }
+      const tc = topLeftCrop(t, cropSize);
+      const pc = topLeftCrop(p, cropSize);
+      const gain = displayGain(tc);
+      const base = `${wellDir}/${safe(l)}`;
+      const images = { heatmap: `${base}_heatmap.png`, truth: `${base}_true.png`, pred: `${base}_pred.png`, error: `${base}_error.png` };
+      await writeFileAtomic(join(out, images.heatmap), await heatmapPng(hist, { title: `${well} ${l}: r = ${r.sampled.toFixed(3)}` }));
+      await writeFileAtomic(join(out, images.truth), await greyPng(tc, gain));
+      await writeFileAtomic(join(out, images.pred), await greyPng(pc, gain));
+      await writeFileAtomic(join(out, images.error), await rgbPng(errorImage(tc, pc, gain)));
+      labelMetrics.push({
+        label: l,
+        r: r.sampled,
+        rWhole: r.whole,
+        samples,
+        ...(ceiling ? { ceiling } : {}),
+        heatmap: { bins: hist.bins, perThousand: [...hist.perThousand] },
+        images,
+        crop: { width: tc.width, height: tc.height, gain },
+      });
+    }
+
+    let objects: ObjectMetrics | undefined;
+    const nuclear = opts.nuclearLabel ?? labels.find((l) => NUCLEAR.test(l));
+    if (opts.nuclearLabel && !labels.includes(opts.nuclearLabel)) throw badOption('nuclearLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.nuclearLabel);
+    if (nuclear) {
+      const tSeg = segmentNuclei(truth.get(nuclear)!);
+      const pSeg = segmentNuclei(pred.get(nuclear)!);
+      const cells = await loadCells(opts.cells, tw.dir, predWells.size === 1);
+      const cellLabels = cells ? cellListLabels(cells, width, height) : undefined;
+      const deadLabel = opts.deadLabel ?? labels.find((l) => DEAD.test(l));
+      if (opts.deadLabel && !labels.includes(opts.deadLabel)) throw badOption('deadLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.deadLabel);
+      let ld: ObjectMetrics['liveDead'];
+      if (deadLabel) {
+        ld = { deadLabel, truth: liveDead(tSeg, deadByStain(tSeg, truth.get(deadLabel)!)), pred: liveDead(pSeg, deadByStain(pSeg, pred.get(deadLabel)!)) };
+      } else if (cells && cellLabels) {
+        ld = { deadLabel: 'cell list (alive flag)', truth: liveDead(tSeg, deadByCells(tSeg.labels, cellLabels, cells)), pred: liveDead(pSeg, deadByCells(pSeg.labels, cellLabels, cells)) };
+      }
+      const tc = topLeftCrop(truth.get(nuclear)!, cropSize);
+      const image = `${wellDir}/${safe(nuclear)}_nuclei.png`;
+      await writeFileAtomic(join(out, image), await rgbPng(outlineImage(tc, displayGain(tc), tSeg.labels, pSeg.labels)));
+      objects = {
+        label: nuclear,
+        thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
+        match: matchObjects(tSeg.labels, pSeg.labels),
+        ...(cellLabels ? { truthVsCells: matchObjects(cellLabels, tSeg.labels), predVsCells: matchObjects(cellLabels, pSeg.labels) } : {}),
+        ...(ld ? { liveDead: ld } : {}),
+        image,
+      };
+    }
+    wells.push({ well, width, height, labels: labelMetrics, ...(objects ? { objects } : {}) });
+  }
+
+  const byLabel = new Map<string, number[]>();
+  for (const w of wells) for (const l of w.labels) byLabel.set(l.label, [...(byLabel.get(l.label) ?? []), l.r]);
+  const summary = [...byLabel].sort((a, b) => a[0].localeCompare(b[0])).map(([label, rs]) => ({ label, wells: rs.length, meanR: rs.reduce((a, b) => a + b, 0) / rs.length }));
+  const href = (p: string) => relative(out, resolve(p)).split('\\').join('/');
+  const metrics: Metrics = {
+    version: 1,
+    seed,
+    pred: resolve(opts.pred),
+    truth: resolve(opts.truth),
+    wells,
+    summary,
+    links: { ...(opts.qcReport ? { qcReport: href(opts.qcReport) } : {}), ...(opts.trainLog ? { trainLog: href(opts.trainLog) } : {}) },
+    skippedWells: [...truthWells.keys()].filter((w) => !predWells.has(w)).sort(),
+  };
+  const trainSvg = trainText !== undefined ? trainCurveSvg(parseTrainLog(trainText, opts.trainLog!)) : undefined;
+  const metricsJson = join(out, 'metrics.json');
+  const indexHtml = join(out, 'index.html');
+  await writeFileAtomic(metricsJson, `${JSON.stringify(metrics, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1)}\n`);
+  await writeFileAtomic(indexHtml, reportHtml(metrics, trainSvg));
+  return { metrics, indexHtml, metricsJson };
+}
+
+/** Parses repeatable `--noise-sd LABEL=SD`. */
+function noiseSdOption(value: string, previous: Record<string, number> = {}): Record<string, number> {
+  const m = /^([^=]+)=(.+)$/.exec(value);
+  const sd = m ? Number(m[2]) : NaN;
+  if (!m || !(sd >= 0)) throw badOption('--noise-sd', 'LABEL=SD with SD >= 0 in canonical units, e.g. DAPI_CONFOCAL=0.02', value);
+  return { ...previous, [m[1]]: sd };
+}
+
+if (isMain(import.meta.url)) {
+  const program = command('evaluate', 'Compare predicted label images with the true ones and write metrics.json and index.html.')
+    .requiredOption('--pred <dir>', 'predictions (ISL-named 16-bit PNGs with statistic-MEDIAN; files or one folder per well)')
+    .requiredOption('--truth <dir>', 'canonical true wells (depth_computation-MAXPROJECT label PNGs)')
+    .requiredOption('--out <dir>', 'report folder')
+    .option('--seed <n>', 'seed of the random pixel sample', number, 0)
+    .option('--samples <n>', 'pixels drawn for Pearson r', positiveInt, DEFAULT_PEARSON_SAMPLES)
+    .option('--crop <px>', 'side of the top-left crop shown', positiveInt, DEFAULT_CROP)
+    .option('--cells <file>', 'true cell list (cells.json) for a single well; default <truth well>/cells.json when present')
+    .option('--labels <list>', 'comma-separated labels to evaluate (default: every predicted label)')
+    .option('--nuclear-label <label>', 'nuclear stain for object metrics (default: first label matching DAPI|HOECHST)')
+    .option('--dead-label <label>', 'dead-cell stain (default: first label matching DEAD|PROPIDIUM)')
+    .option('--noise-sd <label=sd>', 'noise sd of a true label (canonical units) for the noise ceiling; repeatable', noiseSdOption)
+    .option('--replicate <dir>', 'replicate true wells for the noise ceiling')
+    .option('--qc-report <path>', 'QC report to link')
+    .option('--train-log <file>', 'train.jsonl to plot');
+  void runCli(program, async (o) => {
+    const res = await evaluate({
+      pred: o.pred,
+      truth: o.truth,
+      out: o.out,
+      seed: o.seed,
+      samples: o.samples,
+      crop: o.crop,
+      cells: o.cells,
+      labels: o.labels ? String(o.labels).split(',').filter(Boolean) : undefined,
+      nuclearLabel: o.nuclearLabel,
+      deadLabel: o.deadLabel,
+      noiseSd: o.noiseSd,
+      replicate: o.replicate,
+      qcReport: o.qcReport,
+      trainLog: o.trainLog,
+    });
+    for (const w of res.metrics.wells) for (const l of w.labels) process.stderr.write(`${w.well} ${l.label}: r = ${l.r.toFixed(3)} (whole image ${l.rWhole.toFixed(3)})\n`);
+    process.stdout.write(`${res.indexHtml}\n`);
+  });
+}

@@ -1,0 +1,89 @@
+/** Connected-component labelling of a binary mask (two-pass union-find). */
+
+/** A label image: 0 = background, 1..count = objects. */
+export interface Labels {
+  readonly width: number;
+  readonly height: number;
+  /** Row-major labels, length width * height. */
+  readonly data: Int32Array;
+  /** Number of objects; labels are 1..count with no gaps. */
+  readonly count: number;
+}
+
+/**
+ * Labels the connected foreground regions of a mask, numbered 1..count in raster order of
+ * their first pixel.
+ *
+ * @param mask row-major, non-zero = foreground, length width * height.
+ * @param width px.
+ * @param height px.
+ * @param connectivity 8 (default, diagonal neighbours connect, like scikit-image's default in 2-D) or 4.
+ * @throws RangeError when the mask length is not width * height or connectivity is not 4 or 8.
+ */
+export function connectedComponents(mask: ArrayLike<number>, width: number, height: number, connectivity: 4 | 8 = 8): Labels {
+  if (mask.length !== width * height) throw new RangeError(`Expected a mask of ${width * height} pixels for ${width}x${height} but received ${mask.length}`);
+  if (connectivity !== 4 && connectivity !== 8) throw new RangeError(`Expected 4 or 8 for connectivity but received ${connectivity}`);
+  const provisional = new Int32Array(width * height);
+  const parent: number[] = [0];
+  const find = (a: number): number => {
+    while (parent[a] !== a) {
+      parent[a] = parent[parent[a]];
+      a = parent[a];
+    }
+    return a;
+  };
+  const union = (a: number, b: number): number => {
+    const ra = find(a);
+    const rb = find(b);
+    if (ra === rb) return ra;
+    const r = Math.min(ra, rb);
+    parent[Math.max(ra, rb)] = r;
+    return r;
+  };
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (!mask[i]) continue;
+      let l = 0;
+      const take = (j: number): void => {
+        const m = provisional[j];
+        if (m) l = l ? union(l, m) : m;
+      };
+      if (x > 0) take(i - 1);
+      if (y > 0) {
+        take(i - width);
+        if (connectivity === 8) {
+          if (x > 0) take(i - width - 1);
+          if (x < width - 1) take(i - width + 1);
+        }
+      }
+      if (!l) {
+        l = parent.length;
+        parent.push(l);
+      }
+      provisional[i] = l;
+    }
+  }
+  // Renumber roots 1..count in order of first appearance.
+  const final = new Int32Array(parent.length);
+  let count = 0;
+  const out = new Int32Array(width * height);
+  for (let i = 0; i < out.length; i++) {
+    const l = provisional[i];
+    if (!l) continue;
+    const r = find(l);
+    if (!final[r]) final[r] = ++count;
+    out[i] = final[r];
+  }
+  return { width, height, data: out, count };
+}
+
+/**
+ * Pixel count of each object.
+ * @returns array of length count + 1; index 0 is the background.
+ */
+export function objectAreas(labels: Labels): Int32Array {
+  const areas = new Int32Array(labels.count + 1);
+  for (let i = 0; i < labels.data.length; i++) areas[labels.data[i]]++;
+  return areas;
+}

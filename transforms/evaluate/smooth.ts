@@ -1,0 +1,43 @@
+/** Gaussian smoothing of a float32 plane (separable, reflected borders). */
+import { plane, type Plane } from '../../io/image.ts';
+
+/**
+ * Gaussian blur with standard deviation `sigma` px, kernel truncated at 3 sigma, borders
+ * reflected (like scipy's mode='reflect'). sigma = 0 returns a copy.
+ * @param p input plane.
+ * @param sigma px, >= 0.
+ * @throws RangeError for a negative or non-finite sigma.
+ */
+export function gaussianBlur(p: Plane<'float32'>, sigma: number): Plane<'float32'> {
+  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new RangeError(`Expected a finite sigma >= 0 (px) but received ${sigma}`);
+  const { width: w, height: h } = p;
+  if (sigma === 0) return plane('float32', w, h, Float32Array.from(p.data));
+  const r = Math.max(1, Math.ceil(3 * sigma));
+  const k = new Float64Array(2 * r + 1);
+  let s = 0;
+  for (let i = -r; i <= r; i++) s += k[i + r] = Math.exp((-i * i) / (2 * sigma * sigma));
+  for (let i = 0; i < k.length; i++) k[i] /= s;
+  const reflect = (i: number, n: number): number => {
+    if (n === 1) return 0;
+    const period = 2 * n;
+    i = ((i % period) + period) % period;
+    return i < n ? i : period - 1 - i;
+  };
+  const tmp = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let acc = 0;
+      for (let j = -r; j <= r; j++) acc += k[j + r] * p.data[y * w + reflect(x + j, w)];
+      tmp[y * w + x] = acc;
+    }
+  }
+  const out = plane('float32', w, h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let acc = 0;
+      for (let j = -r; j <= r; j++) acc += k[j + r] * tmp[reflect(y + j, h) * w + x];
+      out.data[y * w + x] = acc;
+    }
+  }
+  return out;
+}
