@@ -4,8 +4,9 @@
  * Origins are drawn so every well and every label it has is represented: a stratified part (one
  * origin in each of `count - foreground` randomly chosen cells of a grid over the well, so patches
  * cover the whole well rather than clumping) and a foreground part, shared equally between the
- * well's labels, centred on random pixels among the brightest `1 - foregroundQuantile` of that
- * label (fluorescence is sparse: uniform patches of a DAPI image are mostly background).
+ * well's labels, centred on random foreground pixels of that label: above both Otsu's threshold
+ * and its `foregroundQuantile` (fluorescence is sparse: uniform patches of a DAPI image are mostly
+ * background).
  */
 import type { Plane, Well } from '../io/image.ts';
 import { badOption } from '../io/errors.ts';
@@ -30,7 +31,7 @@ export interface SamplePatchesOptions {
   readonly labels?: readonly string[];
   /** Fraction of `count` centred on label foreground (default 0.5; 0 = all stratified). */
   readonly foregroundFraction?: number;
-  /** Pixels above this quantile of a label are its foreground (default 0.9). */
+  /** Foreground pixels of a label are above its Otsu threshold and above this quantile (default 0.9). */
   readonly foregroundQuantile?: number;
 }
 
@@ -87,7 +88,7 @@ function stratified(well: Well, P: number, n: number, random: Rng): PatchOrigin[
 /** n origins of patches centred on random pixels above the label's `q` quantile (clamped inside the well). */
 function foreground(img: Plane<'float32'>, label: string, P: number, n: number, q: number, random: Rng): PatchOrigin[] {
   const { data, width, height } = img;
-  const t = quantile(data, q);
+  const t = foregroundThreshold(data, q);
   let max = -Infinity;
   let min = Infinity;
   for (let i = 0; i < data.length; i++) {
@@ -125,20 +126,46 @@ function countAtLeast(a: Float32Array, t: number): number {
   return c;
 }
 
-/** The q-quantile of values in [0, 1] to 1/65535 (a 65536-bin histogram: one pass, exact for canonical images). */
-function quantile(a: Float32Array, q: number): number {
-  const hist = new Uint32Array(65536);
+/**
+ * Foreground threshold of an image in [0, 1]: the larger of Otsu's threshold (separates sparse
+ * bright cells from background) and the q-quantile (keeps dense labels to their brightest part).
+ * One pass into a 65536-bin histogram, exact for canonical 16-bit images.
+ */
+function foregroundThreshold(a: Float32Array, q: number): number {
+  const hist = new Float64Array(65536);
   for (let i = 0; i < a.length; i++) {
     const v = Math.round(a[i] * 65535);
-    hist[v < 0 ? 0 : v > 65535 ? 65535 : v]++; // NaN lands in bin 0
+    hist[v > 0 ? (v < 65535 ? v : 65535) : 0]++; // NaN lands in bin 0
   }
-  const target = q * a.length;
-  let acc = 0;
-  for (let b = 0; b < 65536; b++) {
+  const n = a.length;
+  let quantileBin = 65535;
+  for (let b = 0, acc = 0; b < 65536; b++) {
     acc += hist[b];
-    if (acc > target) return b / 65535;
+    if (acc > q * n) {
+      quantileBin = b;
+      break;
+    }
   }
-  return 1;
+  // Otsu: maximise the between-class variance w0 w1 (mu0 - mu1)^2 over split points.
+  let total = 0;
+  for (let b = 0; b < 65536; b++) total += b * hist[b];
+  let w0 = 0;
+  let sum0 = 0;
+  let best = -1;
+  let otsuBin = 0;
+  for (let b = 0; b < 65535; b++) {
+    w0 += hist[b];
+    sum0 += b * hist[b];
+    const w1 = n - w0;
+    if (!w0 || !w1) continue;
+    const d = sum0 / w0 - (total - sum0) / w1;
+    const between = w0 * w1 * d * d;
+    if (between > best) {
+      best = between;
+      otsuBin = b;
+    }
+  }
+  return Math.max(otsuBin, quantileBin) / 65535;
 }
 
 function permutation(n: number, random: Rng): number[] {
