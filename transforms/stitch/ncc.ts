@@ -1,0 +1,204 @@
+/**
+ * Pairwise tile offsets: phase correlation proposes candidate shifts, true normalised
+ * cross-correlation (NCC) on the implied overlap picks one, a parabola through the NCC of the
+ * neighbouring integer offsets refines it to subpixel.
+ */
+import { badOption } from '../../io/errors.ts';
+import type { Plane } from '../../io/image.ts';
+import { phaseCorrelation } from './phase.ts';
+
+/** The measured offset of tile b relative to tile a. */
+export interface TileOffset {
+  /** Position of b's top-left corner minus a's, in raw-tile px (subpixel). */
+  readonly dx: number;
+  readonly dy: number;
+  /** Pearson correlation of a and b on the overlap implied by the best integer offset, in [-1, 1]; -1 when nothing was found. */
+  readonly ncc: number;
+  /** Pixels in that overlap. */
+  readonly overlapPx: number;
+  /** The offset the search was centred on (from the grid or the stage), px. */
+  readonly nominalDx: number;
+  readonly nominalDy: number;
+  /** False when no candidate had enough overlap (then dx, dy are the nominal offset). */
+  readonly found: boolean;
+  /** Candidate integer offsets verified by NCC. */
+  readonly candidates: number;
+}
+
+export interface PairOffsetOptions {
+  /** Expected offset of b relative to a (px): from the grid and the overlap, or from stage positions. */
+  readonly nominalDx: number;
+  readonly nominalDy: number;
+  /** Largest accepted deviation from the nominal offset along x and y (px, >= 0). */
+  readonly searchX: number;
+  readonly searchY: number;
+  /** Phase-correlation peaks to verify (default 8). */
+  readonly peaks?: number;
+  /** Smallest overlap a candidate may imply, as a fraction of the nominal overlap area (default 0.25). */
+  readonly minOverlap?: number;
+}
+
+/** NCC of two tiles and the size of their overlap. */
+export interface OverlapNcc {
+  readonly ncc: number;
+  readonly n: number;
+}
+
+/**
+ * Pearson correlation of tiles a and b on their overlap when b's top-left corner is at integer
+ * (dx, dy) in a's frame. Flat overlaps (zero variance) give 0; no overlap gives n = 0.
+ */
+export function overlapNcc(a: Plane<'float32'>, b: Plane<'float32'>, dx: number, dy: number): OverlapNcc {
+  const x0 = Math.max(0, dx);
+  const x1 = Math.min(a.width, dx + b.width);
+  const y0 = Math.max(0, dy);
+  const y1 = Math.min(a.height, dy + b.height);
+  if (x1 <= x0 || y1 <= y0) return { ncc: 0, n: 0 };
+  const w = x1 - x0;
+  const ad = a.data;
+  const bd = b.data;
+  // Shift by the first pixel of each so float64 sums of squares do not cancel catastrophically.
+  const ra = ad[y0 * a.width + x0];
+  const rb = bd[(y0 - dy) * b.width + (x0 - dx)];
+  let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  for (let y = y0; y < y1; y++) {
+    let ia = y * a.width + x0;
+    let ib = (y - dy) * b.width + (x0 - dx);
+    for (let k = 0; k < w; k++, ia++, ib++) {
+      const u = ad[ia] - ra;
+      const v = bd[ib] - rb;
+      sa += u;
+      sb += v;
+      saa += u * u;
+      sbb += v * v;
+      sab += u * v;
+    }
+  }
+  const n = w * (y1 - y0);
+  const va = saa - (sa * sa) / n;
+  const vb = sbb - (sb * sb) / n;
+  const cov = sab - (sa * sb) / n;
+  const den = Math.sqrt(va * vb);
+  return { ncc: den > 1e-12 * n ? Math.max(-1, Math.min(1, cov / den)) : 0, n };
+}
+
+function crop(p: Plane<'float32'>, x0: number, y0: number, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) out.set(p.data.subarray((y0 + y) * p.width + x0, (y0 + y) * p.width + x0 + w), y * w);
+  return out;
+}
+
+/** Indices of the `k` highest local maxima (8-neighbourhood, circular) among reachable cells. */
+function topPeaks(s: Float32Array, n: number, m: number, reachX: (i: number) => boolean, reachY: (i: number) => boolean, k: number): number[] {
+  const best: { i: number; v: number }[] = [];
+  for (let y = 0; y < m; y++) {
+    if (!reachY(y)) continue;
+    const yu = ((y + m - 1) & (m - 1)) * n;
+    const yd = ((y + 1) & (m - 1)) * n;
+    const yc = y * n;
+    for (let x = 0; x < n; x++) {
+      if (!reachX(x)) continue;
+      const v = s[yc + x];
+      if (best.length === k && v <= best[k - 1].v) continue;
+      const xl = (x + n - 1) & (n - 1);
+      const xr = (x + 1) & (n - 1);
+      if (v < s[yc + xl] || v < s[yc + xr] || v < s[yu + x] || v < s[yd + x] || v < s[yu + xl] || v < s[yu + xr] || v < s[yd + xl] || v < s[yd + xr]) continue;
+      let j = best.length;
+      if (j < k) best.push({ i: yc + x, v });
+      else j = k - 1;
+      while (j > 0 && best[j - 1].v < v) {
+        best[j] = best[j - 1];
+        j--;
+      }
+      best[j] = { i: yc + x, v };
+    }
+  }
+  return best.map((b) => b.i);
+}
+
+/** Shifts s = idx + k * size (k integer) with |s| <= r. */
+function interpretations(idx: number, size: number, r: number): number[] {
+  const out: number[] = [];
+  for (let s = idx - size * Math.ceil((idx + r) / size); s <= r; s += size) if (s >= -r) out.push(s);
+  return out;
+}
+
+/** Vertex offset of the parabola through (-1, l), (0, c), (1, r), clamped to [-0.5, 0.5]. */
+function parabola(l: number, c: number, r: number): number {
+  const d = l - 2 * c + r;
+  if (!(d < 0)) return 0;
+  return Math.max(-0.5, Math.min(0.5, (0.5 * (l - r)) / d));
+}
+
+/**
+ * Measures the offset of tile b relative to tile a, searching within (searchX, searchY) px of the
+ * nominal offset. The nominal overlap of a and b is phase-correlated; the `peaks` highest
+ * correlation peaks, each under every circular (wrap-around) interpretation inside the search
+ * window, are verified by true NCC of the full tiles on the implied overlap; the best climbs to
+ * the local NCC maximum and is refined to subpixel by a parabola through the NCC at +-1 px on
+ * each axis.
+ * @param a, b tiles (any sizes), raw counts
+ * @returns the offset; `found` is false (and ncc -1) when the nominal overlap is under 2 px wide
+ *   or no candidate implies enough overlap
+ * @throws IslError BAD_OPTION for negative or non-finite search radii or offsets
+ */
+export function pairOffset(a: Plane<'float32'>, b: Plane<'float32'>, opts: PairOffsetOptions): TileOffset {
+  const { nominalDx, nominalDy, searchX, searchY } = opts;
+  const peaks = opts.peaks ?? 8;
+  const minOverlap = opts.minOverlap ?? 0.25;
+  if (!Number.isFinite(nominalDx)) throw badOption('nominalDx', 'a finite offset in px', nominalDx);
+  if (!Number.isFinite(nominalDy)) throw badOption('nominalDy', 'a finite offset in px', nominalDy);
+  if (!(searchX >= 0) || !Number.isFinite(searchX)) throw badOption('searchX', 'a search radius >= 0 px', searchX);
+  if (!(searchY >= 0) || !Number.isFinite(searchY)) throw badOption('searchY', 'a search radius >= 0 px', searchY);
+  if (!Number.isInteger(peaks) || peaks < 1) throw badOption('peaks', 'an integer >= 1', peaks);
+  if (!(minOverlap > 0 && minOverlap <= 1)) throw badOption('minOverlap', 'a fraction in (0, 1]', minOverlap);
+  const ndx = Math.round(nominalDx);
+  const ndy = Math.round(nominalDy);
+  const rx = Math.floor(searchX);
+  const ry = Math.floor(searchY);
+  const x0 = Math.max(0, ndx), x1 = Math.min(a.width, ndx + b.width);
+  const y0 = Math.max(0, ndy), y1 = Math.min(a.height, ndy + b.height);
+  const w = x1 - x0, h = y1 - y0;
+  const none: TileOffset = { dx: nominalDx, dy: nominalDy, ncc: -1, overlapPx: 0, nominalDx, nominalDy, found: false, candidates: 0 };
+  if (w < 2 || h < 2) return none;
+  const surf = phaseCorrelation(crop(a, x0, y0, w, h), crop(b, x0 - ndx, y0 - ndy, w, h), w, h);
+  const n = surf.width, m = surf.height;
+  const reachX = 2 * rx + 1 >= n ? () => true : (i: number) => i <= rx || i >= n - rx;
+  const reachY = 2 * ry + 1 >= m ? () => true : (i: number) => i <= ry || i >= m - ry;
+  const minPx = minOverlap * w * h;
+  let best = { dx: 0, dy: 0, ncc: -Infinity, n: 0 };
+  let tested = 0;
+  const seen = new Set<number>();
+  for (const idx of topPeaks(surf.data, n, m, reachX, reachY, peaks)) {
+    for (const sy of interpretations(Math.floor(idx / n), m, ry)) {
+      for (const sx of interpretations(idx % n, n, rx)) {
+        const key = (sy + ry) * (2 * rx + 1) + (sx + rx);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const r = overlapNcc(a, b, ndx + sx, ndy + sy);
+        tested++;
+        if (r.n >= minPx && r.ncc > best.ncc) best = { dx: ndx + sx, dy: ndy + sy, ncc: r.ncc, n: r.n };
+      }
+    }
+  }
+  if (best.ncc === -Infinity) return { ...none, candidates: tested };
+  // Phase-correlation peaks can sit a pixel off the NCC maximum: climb to the local NCC maximum
+  // (inside the search window) so the parabola is fitted around a true peak.
+  const inWindow = (dx: number, dy: number) => Math.abs(dx - ndx) <= rx && Math.abs(dy - ndy) <= ry;
+  for (let step = 0; step < 4; step++) {
+    let moved = false;
+    for (const [ex, ey] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+      if (!inWindow(best.dx + ex, best.dy + ey)) continue;
+      const r = overlapNcc(a, b, best.dx + ex, best.dy + ey);
+      if (r.n >= minPx && r.ncc > best.ncc) {
+        best = { dx: best.dx + ex, dy: best.dy + ey, ncc: r.ncc, n: r.n };
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  const at = (dx: number, dy: number) => overlapNcc(a, b, dx, dy).ncc;
+  const fx = parabola(at(best.dx - 1, best.dy), best.ncc, at(best.dx + 1, best.dy));
+  const fy = parabola(at(best.dx, best.dy - 1), best.ncc, at(best.dx, best.dy + 1));
+  return { dx: best.dx + fx, dy: best.dy + fy, ncc: best.ncc, overlapPx: best.n, nominalDx, nominalDy, found: true, candidates: tested };
+}
