@@ -1,0 +1,191 @@
+/**
+ * Additive dust artifacts in fluorescence (paper, STAR Methods, used on training data): dust or
+ * debris on the optics adds a fixed bright pattern to every image of a set.
+ *
+ * From the images sharing the artifact: per-pixel mean and minimum projections (streamed; two
+ * float images of memory whatever the count). The minimum projection suppresses the cells, which
+ * move between images, and keeps what is always there: the dust. The sensor offset is subtracted;
+ * a 5x5 median (edge-preserving smoothing) and a threshold of the min projection's excess over its
+ * local level (Gaussian, sigma `maskSigma`) at `threshold` robust standard deviations (1.4826 x
+ * MAD) give the binary mask, grown by `dilate` px. Masked pixels of the mean are replaced by the
+ * mean of the unmasked pixels; a Gaussian blur (sigma `sigma`) of that is the background; mean
+ * minus background is the artifact. Outside the mask the artifact is set to 0, so subtracting it
+ * removes only the dust and never the (noisy) residual structure of the mean elsewhere.
+ */
+import { badOption, IslError } from '../io/errors.ts';
+import { plane, type Plane } from '../io/image.ts';
+import { gaussianBlur } from './gaussian.ts';
+import { medianFilter5 } from './median.ts';
+import { isConstant, requireFinite, requireSameSize } from './validate.ts';
+
+export interface FluorescenceDustOptions {
+  /** Sensor offset in input units (default: the minimum of the minimum projection). */
+  sensorOffset?: number;
+  /** Mask threshold in robust standard deviations of the min projection's excess (default 6). */
+  threshold?: number;
+  /** Sigma (px) of the local level the min projection is compared with (default height / 32). */
+  maskSigma?: number;
+  /** Sigma (px) of the background blur of the mean (default height / 32). */
+  sigma?: number;
+  /** Pixels the mask grows by on every side, covering dust halos (default 1). */
+  dilate?: number;
+  /** Fewest usable images (default 2: with one image cells cannot be told from dust). */
+  minImages?: number;
+}
+
+export interface FluorescenceDust {
+  /** Additive artifact (input units), 0 outside the mask. */
+  artifact: Plane<'float32'>;
+  /** 1 where dust was found. */
+  mask: Plane<'uint8'>;
+  /** Images used. */
+  images: number;
+  /** Blank (constant) images skipped. */
+  skipped: number;
+  /** Sensor offset subtracted (input units). */
+  sensorOffset: number;
+}
+
+/** Streaming estimator of an additive dust artifact: `add` images one at a time, then `finish`. */
+export class FluorescenceDustEstimator {
+  private readonly opts: FluorescenceDustOptions;
+  private sum?: Float64Array;
+  private min?: Float32Array;
+  private width = 0;
+  private height = 0;
+  private n = 0;
+  private skipped = 0;
+
+  constructor(opts: FluorescenceDustOptions = {}) {
+    const { sensorOffset, threshold = 6, maskSigma, sigma, dilate = 1, minImages = 2 } = opts;
+    if (sensorOffset !== undefined && !Number.isFinite(sensorOffset)) throw badOption('sensorOffset', 'a finite number', sensorOffset);
+    if (!(threshold > 0)) throw badOption('threshold', 'a positive number of standard deviations', threshold);
+    if (maskSigma !== undefined && !(maskSigma > 0)) throw badOption('maskSigma', 'a positive number of pixels', maskSigma);
+    if (sigma !== undefined && !(sigma > 0)) throw badOption('sigma', 'a positive number of pixels', sigma);
+    if (!Number.isInteger(dilate) || dilate < 0) throw badOption('dilate', 'an integer >= 0', dilate);
+    if (!Number.isInteger(minImages) || minImages < 1) throw badOption('minImages', 'a positive integer', minImages);
+    this.opts = { ...opts, threshold, dilate, minImages };
+  }
+
+  /**
+   * Adds one image. Blank (constant) images are skipped and counted; returns whether it was used.
+   * @throws IslError BAD_INPUT for NaN/Infinity or a size different from the first image.
+   */
+  add(p: Plane<'float32'>, source?: string): boolean {
+    requireFinite(p, 'image', source);
+    if (this.n + this.skipped > 0 && this.width > 0) requireSameSize(p, { width: this.width, height: this.height }, 'image', source);
+    if (isConstant(p)) {
+      this.skipped++;
+      return false;
+    }
+    const d = p.data;
+    if (!this.sum || !this.min) {
+      this.width = p.width;
+      this.height = p.height;
+      this.sum = new Float64Array(d);
+      this.min = Float32Array.from(d);
+    } else {
+      const s = this.sum;
+      const m = this.min;
+      for (let i = 0; i < d.length; i++) {
+        const v = d[i];
+        s[i] += v;
+        if (v < m[i]) m[i] = v;
+      }
+    }
+    this.n++;
+    return true;
+  }
+
+  /**
+   * Computes mask and artifact.
+   * @throws IslError BAD_INPUT with fewer than `minImages` usable images.
+   */
+  finish(): FluorescenceDust {
+    const minImages = this.opts.minImages!;
+    if (this.n < minImages || !this.sum || !this.min) {
+      throw new IslError('BAD_INPUT', `dust estimation needs at least ${minImages} non-blank images sharing the artifact but got ${this.n} (${this.skipped} blank skipped): with fewer, cells cannot be told from dust`);
+    }
+    const { width: W, height: H } = this;
+    const np = W * H;
+    const minProj = this.min;
+    let offset = this.opts.sensorOffset;
+    if (offset === undefined) {
+      offset = Infinity;
+      for (let i = 0; i < np; i++) if (minProj[i] < offset) offset = minProj[i];
+    }
+    // mask: smoothed min projection above its local level by `threshold` robust sds
+    const m = plane('float32', W, H, Float32Array.from(minProj, (v) => v - offset!));
+    const smooth = medianFilter5(m);
+    const level = gaussianBlur(smooth, this.opts.maskSigma ?? H / 32);
+    const excess = new Float32Array(np);
+    for (let i = 0; i < np; i++) excess[i] = smooth.data[i] - level.data[i];
+    const sd = robustSd(excess);
+    const t = this.opts.threshold! * sd;
+    let mask: Uint8Array<ArrayBuffer> = new Uint8Array(np);
+    for (let i = 0; i < np; i++) mask[i] = excess[i] > t ? 1 : 0;
+    for (let k = 0; k < this.opts.dilate!; k++) mask = dilate3x3(mask, W, H);
+    // background: the mean with masked pixels replaced by the mean of the unmasked, blurred
+    const mean = new Float32Array(np);
+    let sClean = 0;
+    let nClean = 0;
+    for (let i = 0; i < np; i++) {
+      mean[i] = this.sum[i] / this.n - offset;
+      if (!mask[i]) (sClean += mean[i]), nClean++;
+    }
+    const fill = nClean > 0 ? sClean / nClean : 0;
+    const filled = Float32Array.from(mean, (v, i) => (mask[i] ? fill : v));
+    const background = gaussianBlur(plane('float32', W, H, filled), this.opts.sigma ?? H / 32).data;
+    const artifact = plane('float32', W, H);
+    for (let i = 0; i < np; i++) if (mask[i]) artifact.data[i] = mean[i] - background[i];
+    return { artifact, mask: plane('uint8', W, H, mask), images: this.n, skipped: this.skipped, sensorOffset: offset };
+  }
+}
+
+/**
+ * Subtracts an additive artifact and clips at `floor` (default 0: counts cannot be negative).
+ * @throws IslError BAD_INPUT if sizes differ or `p` has NaN/Infinity.
+ */
+export function subtractDust(p: Plane<'float32'>, artifact: Plane<'float32'>, floor = 0): Plane<'float32'> {
+  requireSameSize(p, artifact, 'image to clean');
+  requireFinite(p, 'image to clean');
+  const out = plane('float32', p.width, p.height);
+  const d = p.data;
+  const a = artifact.data;
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i] - a[i];
+    out.data[i] = v < floor ? floor : v;
+  }
+  return out;
+}
+
+/** 1.4826 x median absolute deviation from the median, over a fixed subsample (every 7th pixel) for speed. */
+function robustSd(v: Float32Array): number {
+  const step = v.length > 70000 ? 7 : 1;
+  const s = new Float32Array(Math.ceil(v.length / step));
+  for (let i = 0, j = 0; i < v.length; i += step, j++) s[j] = v[i];
+  s.sort();
+  const med = s[s.length >> 1];
+  for (let j = 0; j < s.length; j++) s[j] = Math.abs(s[j] - med);
+  s.sort();
+  return 1.4826 * s[s.length >> 1];
+}
+
+/** Binary dilation with a 3x3 square. */
+function dilate3x3(m: Uint8Array, W: number, H: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(m.length);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      if (!m[y * W + x]) continue;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= H) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx >= 0 && xx < W) out[yy * W + xx] = 1;
+        }
+      }
+    }
+  }
+  return out;
+}
