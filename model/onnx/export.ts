@@ -34,12 +34,29 @@ const ModelProto = PROTO.lookupType('onnx.ModelProto');
 export interface OnnxExportOptions {
   /** Heads to export (default: the label heads). Ops only other heads need are left out. */
   heads?: readonly string[];
-  /** Which outputs per head (default `probabilities`). */
-  outputs?: 'probabilities' | 'logits' | 'both';
+  /**
+   * Outputs per head (default `['probabilities']`): `probabilities`, `logits` (`[N, bins, OH, OW]`
+   * or NHWC, see `layout`), and per-pixel statistics of the bin distribution as `[N, OH, OW]`
+   * canonical intensities (bin b = b / (bins - 1)): `median` (first bin where the CDF reaches
+   * 0.5), `mean`, `mode` (most likely bin), `std`; `entropy` in bits.
+   */
+  outputs?: readonly OnnxOutput[];
+  /**
+   * Layout of the outputs: `nchw` (default, `[N, bins, OH, OW]`) or `nhwc` (`[N, OH, OW, bins]`:
+   * each pixel's distribution contiguous; ONNX Runtime's softmax over the channel axis of NCHW is
+   * ~4x slower than the whole network's convs, so inference uses `nhwc`).
+   */
+  layout?: 'nchw' | 'nhwc';
 }
 
-/** Graph output name of a head. */
-export function onnxOutputName(head: string, kind: 'probabilities' | 'logits'): string {
+/** Per-pixel statistics of a head's intensity distribution. */
+export const STATISTICS = ['median', 'mean', 'mode', 'std', 'entropy'] as const;
+export type Statistic = (typeof STATISTICS)[number];
+/** What the model outputs for each head. */
+export type OnnxOutput = 'probabilities' | 'logits' | Statistic;
+
+/** Graph output name of a head's output (e.g. `probabilities/nuclei`, `median/nuclei`). */
+export function onnxOutputName(head: string, kind: OnnxOutput): string {
   return `${kind}/${head}`;
 }
 
@@ -96,8 +113,14 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
   const heads = opts.heads ?? plan.heads.filter((h) => h.kind === 'label').map((h) => h.name);
   if (heads.length === 0) throw badOption('heads', 'at least one head to export', '[]');
   for (const h of heads) if (!known.has(h)) throw badOption('heads', `one of ${[...known.keys()].join(', ')}`, h);
-  const outputs = opts.outputs ?? 'probabilities';
-  if (!['probabilities', 'logits', 'both'].includes(outputs)) throw badOption('outputs', 'probabilities, logits or both', outputs);
+  const outputs = new Set(opts.outputs ?? ['probabilities']);
+  const allowed = ['probabilities', 'logits', ...STATISTICS];
+  for (const o of outputs) if (!allowed.includes(o)) throw badOption('outputs', `some of ${allowed.join(', ')}`, o);
+  if (outputs.size === 0) throw badOption('outputs', 'at least one output', '[]');
+  const stats = STATISTICS.filter((st) => outputs.has(st));
+  // Statistics reduce over the bins, which must be the last (contiguous) axis.
+  const layout = stats.length > 0 ? 'nhwc' : (opts.layout ?? 'nchw');
+  if (layout !== 'nchw' && layout !== 'nhwc') throw badOption('layout', 'nchw or nhwc', layout);
 
   // Keep only the ops the requested heads depend on.
   const byOut = new Map(plan.ops.map((o) => [o.output, o]));
@@ -110,7 +133,9 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
     const op = byOut.get(t);
     if (op) stack.push(...inputsOf(op));
   }
-  const logitsName = new Map(heads.map((h) => [known.get(h)!.output, onnxOutputName(h, 'logits')]));
+  // In NHWC layout the head conv's NCHW result is an internal tensor, transposed into the output.
+  const logitsName = new Map(heads.map((h) => [known.get(h)!.output, onnxOutputName(h, 'logits') + (layout === 'nhwc' ? '/nchw' : '')]));
+  if (layout === 'nhwc' && opts.layout === 'nchw') throw badOption('layout', 'nhwc (statistics need the bins last) or no layout', 'nchw');
   const name = (t: string) => logitsName.get(t) ?? t;
 
   const nodes: Node[] = [];
@@ -221,18 +246,70 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
     tensor_type: { elem_type: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } },
   });
   const graphOutputs: { name: string; type: ReturnType<typeof tensorType>; doc_string: string }[] = [];
+  const outDims = layout === 'nchw' ? ['N', c.bins, 'OH', 'OW'] : ['N', 'OH', 'OW', c.bins];
+  const scale = 1 / (c.bins - 1);
+  const binValues = (power: number) => {
+    const n = `c/bins_pow${power}`;
+    if (!initNames.has(n)) {
+      const v = Float32Array.from({ length: c.bins }, (_, b) => (b * scale) ** power);
+      inits.push({ name: n, dims: [c.bins, 1], data_type: FLOAT, raw_data: bytes(v) });
+      initNames.add(n);
+    }
+    return n;
+  };
+  const statDoc: Record<Statistic, string> = {
+    median: 'first bin where the CDF reaches 0.5, as intensity in [0, 1]',
+    mean: 'expected intensity in [0, 1]',
+    mode: 'most likely bin, as intensity in [0, 1]',
+    std: 'standard deviation of the intensity',
+    entropy: 'entropy of the bin distribution, bits',
+  };
   for (const h of heads) {
     const logits = onnxOutputName(h, 'logits');
-    if (outputs !== 'logits') {
-      node('Softmax', [logits], onnxOutputName(h, 'probabilities'), [int('axis', 1)]);
-      graphOutputs.push({ name: onnxOutputName(h, 'probabilities'), type: tensorType(['N', c.bins, 'OH', 'OW']), doc_string: `softmax over ${c.bins} intensity bins of head ${h}` });
+    const probs = onnxOutputName(h, 'probabilities');
+    const axis = layout === 'nchw' ? 1 : 3;
+    if (layout === 'nhwc') node('Transpose', [`${logits}/nchw`], logits, [ints('perm', [0, 2, 3, 1])]);
+    if (outputs.has('probabilities') || stats.some((st) => st !== 'mode')) node('Softmax', [logits], probs, [int('axis', axis)]);
+    if (outputs.has('probabilities')) graphOutputs.push({ name: probs, type: tensorType(outDims), doc_string: `softmax over ${c.bins} intensity bins of head ${h}, ${layout.toUpperCase()}` });
+    if (outputs.has('logits')) graphOutputs.push({ name: logits, type: tensorType(outDims), doc_string: `logits over ${c.bins} intensity bins of head ${h}, ${layout.toUpperCase()}` });
+    const binIndex = (src: string, out: string) => {
+      node('ArgMax', [src], `${out}/index`, [int('axis', 3), int('keepdims', 0)]);
+      node('Cast', [`${out}/index`], `${out}/float`, [int('to', FLOAT)]);
+      node('Mul', [`${out}/float`, f32([scale])], out);
+    };
+    const expect = (power: number, out: string) => {
+      node('MatMul', [probs, binValues(power)], `${out}/keep`);
+      node('Squeeze', [`${out}/keep`, i64([3])], out);
+    };
+    for (const st of stats) {
+      const out = onnxOutputName(h, st);
+      if (st === 'median') {
+        node('CumSum', [probs, i64([3])], `${out}/cdf`);
+        node('GreaterOrEqual', [`${out}/cdf`, f32([0.5])], `${out}/reached`);
+        node('Cast', [`${out}/reached`], `${out}/reached_f`, [int('to', FLOAT)]);
+        binIndex(`${out}/reached_f`, out);
+      } else if (st === 'mode') binIndex(logits, out);
+      else if (st === 'mean') expect(1, out);
+      else if (st === 'std') {
+        expect(1, `${out}/m1`);
+        expect(2, `${out}/m2`);
+        node('Mul', [`${out}/m1`, `${out}/m1`], `${out}/m1sq`);
+        node('Sub', [`${out}/m2`, `${out}/m1sq`], `${out}/var`);
+        node('Relu', [`${out}/var`], `${out}/var0`);
+        node('Sqrt', [`${out}/var0`], out);
+      } else {
+        node('LogSoftmax', [logits], `${out}/logp`, [int('axis', 3)]);
+        node('Mul', [probs, `${out}/logp`], `${out}/plogp`);
+        node('ReduceSum', [`${out}/plogp`, i64([3])], `${out}/sum`, [int('keepdims', 0)]);
+        node('Mul', [`${out}/sum`, f32([-1 / Math.LN2])], out);
+      }
+      graphOutputs.push({ name: out, type: tensorType(['N', 'OH', 'OW']), doc_string: `${st} of head ${h}: ${statDoc[st]}` });
     }
-    if (outputs !== 'probabilities') graphOutputs.push({ name: logits, type: tensorType(['N', c.bins, 'OH', 'OW']), doc_string: `logits over ${c.bins} intensity bins of head ${h}` });
   }
   const doc =
     `ISL network (${c.name}). Input "input": float32 [N, ${c.inputChannels}, H, W] NCHW, channels interleaved ` +
     `[image_z, present_z] for ${c.zSlots} z-slots, images in [0, 1]; H, W = ${c.inputSize} + k * ${outputStride(c)}. ` +
-    `Outputs per head: [N, ${c.bins}, H - ${2 * margin}, W - ${2 * margin}] ${outputs === 'logits' ? 'logits' : 'probabilities (softmax over intensity bins; bin b = b / ' + (c.bins - 1) + ')'}.`;
+    `Outputs per head: ${layout === 'nchw' ? `[N, ${c.bins}, H - ${2 * margin}, W - ${2 * margin}]` : `[N, H - ${2 * margin}, W - ${2 * margin}, ${c.bins}]`} ${[...outputs].join(', ')} (bin b = intensity b / ${c.bins - 1}; statistics are [N, OH, OW]).`;
   const model = {
     ir_version: IR_VERSION,
     opset_import: [{ domain: '', version: OPSET }],
@@ -254,7 +331,8 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
       { key: 'isl.stride', value: String(outputStride(c)) },
       { key: 'isl.margin', value: String(margin) },
       { key: 'isl.heads', value: JSON.stringify(heads) },
-      { key: 'isl.outputs', value: outputs },
+      { key: 'isl.outputs', value: JSON.stringify([...outputs]) },
+      { key: 'isl.layout', value: layout },
     ],
   };
   const err = ModelProto.verify(model);

@@ -2,28 +2,16 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { buildPlan, tiny, withHeads, type Plan } from '../../model/plan.ts';
-import { createWeights, disposeWeights, forward, initialValues } from '../../model/network.ts';
+import { createWeights, disposeWeights, forward } from '../../model/network.ts';
+import { randomWeights } from './weights.ts';
 import { exportOnnx, onnxOutputName } from '../../model/onnx/export.ts';
 import { mulberry32 } from '../../fixtures/random.ts';
-
-/** Random weights with non-trivial batch-norm statistics, so inference-form BN is exercised. */
-export function randomWeights(plan: Plan, seed: number): Map<string, Float32Array> {
-  const u = mulberry32(seed);
-  const m = new Map<string, Float32Array>();
-  for (const s of plan.weights) {
-    const v = initialValues(s, seed);
-    if (s.name.endsWith('/gamma') || s.name.endsWith('/moving_variance')) v.forEach((_, i) => (v[i] = 0.5 + u()));
-    else if (s.name.endsWith('/beta') || s.name.endsWith('/moving_mean')) v.forEach((_, i) => (v[i] = 0.2 * (u() - 0.5)));
-    m.set(s.name, v);
-  }
-  return m;
-}
 
 test('ONNX Runtime matches the TF.js forward pass (tiny config, random weights)', async (t) => {
   const config = withHeads(tiny, { autoencoding: 1, labels: ['nuclei', 'neurons'] });
   const plan = buildPlan(config, { inputSize: tiny.inputSize + 2 * 8 });
   const values = randomWeights(plan, 7);
-  const bytes = exportOnnx(plan, values, { outputs: 'both' });
+  const bytes = exportOnnx(plan, values, { outputs: ['probabilities', 'logits'] });
   const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
   t.deepEqual([...session.outputNames].sort(), ['logits/neurons', 'logits/nuclei', 'probabilities/neurons', 'probabilities/nuclei']);
 

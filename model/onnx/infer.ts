@@ -1,0 +1,227 @@
+/**
+ * Whole-image ISL inference with ONNX Runtime: tiles a transmitted-light z-stack, runs the
+ * exported network fully convolutionally, and assembles per-pixel statistics of each label's
+ * 256-bin intensity distribution.
+ *
+ * Borders: the image is extended by reflection (numpy `reflect`: d c b | a b c d | c b a, repeated
+ * for pads larger than the image) so every pixel, borders included, is predicted.
+ * Tiles: each tile's input extends `margin` px (the receptive field, 121 px for the paper) beyond
+ * its output on every side, so adjacent tiles overlap in their inputs and their outputs join
+ * without seams. Tile origins are multiples of lcm(stride, outputWindow), so every tile sees the
+ * same grid phase as one whole-image pass.
+ *
+ * Modes (the paper's definition of a prediction: each 8x8 output block is what the network gives
+ * on the 250x250 patch centred on it, patches at stride 8):
+ * - `exact` reproduces that definition. The network's coarsest tower has stride 16, so one pass
+ *   only reproduces the blocks whose patch offset is a multiple of 16; passes on inputs shifted by
+ *   8 px in y and/or x (4 passes for the paper) give the other blocks, which are interleaved.
+ * - `fast` runs one pass per tile: blocks at the other phases differ slightly from `exact`.
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { badOption } from '../../io/errors.ts';
+import type { ZStack } from '../../io/image.ts';
+import { buildPlan, outputStride, type ModelConfig } from '../plan.ts';
+import { exportOnnx, onnxOutputName, STATISTICS, type Statistic } from './export.ts';
+
+export type { Statistic } from './export.ts';
+export { STATISTICS } from './export.ts';
+
+/** A ready inference session with what the tiler needs to know about the network. */
+export interface InferenceModel {
+  readonly config: ModelConfig;
+  /** Label heads this session predicts. */
+  readonly heads: readonly string[];
+  readonly statistics: readonly Statistic[];
+  /** Px lost on each side by the network: (inputSize - outputWindow) / 2. */
+  readonly margin: number;
+  /** Output stride of the fully convolutional network (16 for the paper). */
+  readonly stride: number;
+  readonly session: ort.InferenceSession;
+  readonly threads: number;
+}
+
+/** Options of {@link createInferenceModel}. */
+export interface InferenceModelOptions {
+  /** Heads to predict (default: every label head). */
+  heads?: readonly string[];
+  /** Statistics to compute (default `['median']`). */
+  statistics?: readonly Statistic[];
+  /** ONNX Runtime intra-op threads (default: all cores). */
+  threads?: number;
+}
+
+/**
+ * Exports the network in memory (statistics computed inside the graph, so only `[OH, OW]` maps
+ * leave ONNX Runtime, never the 256-bin distributions) and opens an ONNX Runtime CPU session.
+ * @param weights by plan weight name, plan layout (as model/network.ts and checkpoints hold them).
+ * @throws IslError BAD_OPTION for unknown heads or statistics, BAD_INPUT for missing weights.
+ */
+export async function createInferenceModel(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>, opts: InferenceModelOptions = {}): Promise<InferenceModel> {
+  const plan = buildPlan(config);
+  const heads = opts.heads ?? config.heads.labels;
+  const statistics = opts.statistics ?? ['median'];
+  if (statistics.length === 0) throw badOption('statistics', `some of ${STATISTICS.join(', ')}`, '[]');
+  for (const s of statistics) if (!STATISTICS.includes(s)) throw badOption('statistics', `some of ${STATISTICS.join(', ')}`, s);
+  const threads = opts.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw badOption('threads', 'a positive integer', threads);
+  const bytes = exportOnnx(plan, weights, { heads, outputs: statistics });
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  });
+  return { config, heads, statistics, margin: (config.inputSize - config.outputWindow) / 2, stride: outputStride(config), session, threads };
+}
+
+/**
+ * Which plane of a `depth`-plane stack feeds each of the network's `zSlots` input slots: slot s
+ * takes plane floor(s * depth / zSlots), so a 13-plane stack fills the paper's 26 slots twice
+ * each in order, and a stack as deep as the slots maps one to one. Every slot is marked present.
+ */
+export function slotPlanes(depth: number, zSlots: number): number[] {
+  return Array.from({ length: zSlots }, (_, s) => Math.floor((s * depth) / zSlots));
+}
+
+/** Index of `i` reflected into [0, n) (numpy `reflect`, periodic for far indices). */
+export function reflectIndex(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+/** One axis of the tiling: tile output origins, the rows each keeps, and the pass size. */
+interface AxisTiles {
+  /** Network output side per pass (outputWindow + k * stride). */
+  out: number;
+  /** Output rows kept per tile (a multiple of lcm(stride, outputWindow)). */
+  keep: number;
+  origins: number[];
+}
+
+function axisTiles(n: number, maxOut: number, ow: number, stride: number): AxisTiles {
+  const l = (stride * ow) / gcd(stride, ow);
+  const outFor = (need: number) => ow + stride * Math.max(0, Math.ceil((need - ow) / stride));
+  // Smallest pass covering the whole axis, capped at maxOut, but at least one lcm-block of kept rows.
+  let out = Math.min(outFor(n), outFor(maxOut));
+  let keep = Math.floor(out / l) * l;
+  if (keep === 0) {
+    out = outFor(l);
+    keep = l;
+  }
+  if (keep >= n) keep = Math.ceil(n / l) * l;
+  const origins: number[] = [];
+  for (let o = 0; o < n; o += keep) origins.push(o);
+  return { out, keep, origins };
+}
+
+/** Options of {@link predictStack}. */
+export interface PredictStackOptions {
+  /** `fast` (one pass per tile) or `exact` (the paper's per-patch definition). Default `fast`. */
+  mode?: 'fast' | 'exact';
+  /**
+   * Largest network output per pass, px per side (default 520; the paper network then takes a
+   * 762 px input). Larger tiles waste less on margins but need more memory (~7 GB at 520).
+   */
+  tile?: number;
+  /** Called after each network pass with (passes done, passes total). */
+  onPass?: (done: number, total: number) => void;
+}
+
+/** Per-head maps of the requested statistics, each `height * width` float32, row-major. */
+export type Prediction = Map<string, Map<Statistic, Float32Array>>;
+
+/**
+ * Predicts every pixel of an image from its transmitted-light z-stack.
+ * @param stack canonical z-stack, float32 in [0, 1], any size (borders reflected).
+ * @returns statistic maps per head (`model.heads`), same size as the stack.
+ * @throws IslError BAD_OPTION for an invalid mode or tile size.
+ */
+export async function predictStack(model: InferenceModel, stack: ZStack, opts: PredictStackOptions = {}): Promise<Prediction> {
+  const mode = opts.mode ?? 'fast';
+  if (mode !== 'fast' && mode !== 'exact') throw badOption('mode', 'fast or exact', mode);
+  const tile = opts.tile ?? 520;
+  const { config, margin, stride } = model;
+  const ow = config.outputWindow;
+  if (!Number.isInteger(tile) || tile < ow) throw badOption('tile', `an integer >= ${ow} (px of network output per pass)`, tile);
+  const { width: W, height: H } = stack;
+  const ty = axisTiles(H, tile, ow, stride);
+  const tx = axisTiles(W, tile, ow, stride);
+  // Grid phases of per-patch blocks relative to the network's stride: 0 and 8 for the paper.
+  const g = gcd(stride, ow);
+  const phases = mode === 'exact' ? Array.from({ length: stride / g }, (_, i) => i * g) : [0];
+  const out: Prediction = new Map(model.heads.map((h) => [h, new Map(model.statistics.map((s) => [s, new Float32Array(W * H)]))]));
+  const slots = slotPlanes(stack.depth, config.zSlots);
+  const planes = [...new Set(slots)];
+  const C = config.inputChannels;
+  const Ly = ty.out + 2 * margin;
+  const Lx = tx.out + 2 * margin;
+  const input = new Float32Array(C * Ly * Lx);
+  for (let s = 0; s < config.zSlots; s++) input.fill(1, (2 * s + 1) * Ly * Lx, (2 * s + 2) * Ly * Lx);
+  const planeTile = new Float32Array(Ly * Lx);
+  const rows = new Int32Array(Ly);
+  const cols = new Int32Array(Lx);
+  const total = ty.origins.length * tx.origins.length * phases.length ** 2;
+  let done = 0;
+
+  for (const oy of ty.origins)
+    for (const ox of tx.origins) {
+      const keepY = Math.min(ty.keep, H - oy);
+      const keepX = Math.min(tx.keep, W - ox);
+      for (const py of phases)
+        for (const px of phases) {
+          // Rows/cols of the image this pass owns: blocks whose patch offset has phase (py, px).
+          const ownY = ownedOffsets(oy, keepY, ow, stride, py, mode);
+          const ownX = ownedOffsets(ox, keepX, ow, stride, px, mode);
+          if (ownY.length === 0 || ownX.length === 0) continue;
+          for (let y = 0; y < Ly; y++) rows[y] = reflectIndex(oy + py - margin + y, H) * W;
+          for (let x = 0; x < Lx; x++) cols[x] = reflectIndex(ox + px - margin + x, W);
+          for (const p of planes) {
+            const base = p * W * H;
+            for (let y = 0; y < Ly; y++) {
+              const r = base + rows[y];
+              const o = y * Lx;
+              for (let x = 0; x < Lx; x++) planeTile[o + x] = stack.data[r + cols[x]];
+            }
+            slots.forEach((sp, s) => {
+              if (sp === p) input.set(planeTile, 2 * s * Ly * Lx);
+            });
+          }
+          const result = await model.session.run({ [model.session.inputNames[0]]: new ort.Tensor('float32', input, [1, C, Ly, Lx]) });
+          for (const h of model.heads)
+            for (const s of model.statistics) {
+              const src = result[onnxOutputName(h, s)].data as Float32Array;
+              const dst = out.get(h)!.get(s)!;
+              for (const r of ownY) {
+                const so = (r - oy - py) * tx.out - ox - px;
+                const d = r * W;
+                for (const c of ownX) dst[d + c] = src[so + c];
+              }
+            }
+          for (const t of Object.values(result)) t.dispose();
+          opts.onPass?.(++done, total);
+        }
+    }
+  return out;
+}
+
+/**
+ * Image offsets in [o, o + keep) that the pass with phase `phase` owns: all of them in fast mode;
+ * in exact mode those whose outputWindow-block starts at a patch offset of that phase.
+ */
+function ownedOffsets(o: number, keep: number, ow: number, stride: number, phase: number, mode: 'fast' | 'exact'): number[] {
+  const r: number[] = [];
+  for (let y = o; y < o + keep; y++) if (mode === 'fast' || (Math.floor(y / ow) * ow) % stride === phase) r.push(y);
+  return r;
+}
+
+/** Releases the session's native memory. */
+export async function closeInferenceModel(model: InferenceModel): Promise<void> {
+  await model.session.release();
+}
