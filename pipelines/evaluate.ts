@@ -36,6 +36,7 @@ import type { Labels } from '../transforms/evaluate/components.ts';
 import type { LabelMetrics, LiveDead, Metrics, ObjectMetrics, WellMetrics } from './report/metrics.ts';
 import { reportHtml } from './report/html.ts';
 import { parseTrainLog, trainCurveSvg } from './report/train_curve.ts';
+import { InvalidArgumentError } from 'commander';
 import { command, isMain, number, positiveInt, runCli } from './cli.ts';
 
 /** Options of {@link evaluate}. Only pred, truth and out are required. */
@@ -61,7 +62,10 @@ export interface EvaluateOptions {
    * default each truth well folder's own `cells.json` is used when present.
    */
   readonly cells?: string;
-  /** Labels to evaluate; default every predicted label (each must exist in the truth). */
+  /**
+   * Labels to evaluate; default every label, and then predicted and true label sets must be equal
+   * (a label present in one only is an error naming it). With a list, only those are compared.
+   */
   readonly labels?: readonly string[];
   /** Label of the nuclear stain for object metrics; default the first label matching DAPI or HOECHST. */
   readonly nuclearLabel?: string;
@@ -237,6 +241,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     const tw = truthWells.get(well);
     if (!tw) throw badInput(pw.dir, `well ${well} has predictions but no true images in ${opts.truth} (true wells: ${[...truthWells.keys()].join(', ')})`, well);
     const labels = opts.labels ?? [...pw.labels.keys()].sort();
+    if (!opts.labels) {
+      const unpredicted = [...tw.labels.keys()].filter((l) => !pw.labels.has(l)).sort();
+      if (unpredicted.length) throw badInput(pw.dir, `well ${well}: true label${unpredicted.length > 1 ? 's' : ''} ${unpredicted.join(', ')} ${unpredicted.length > 1 ? 'have' : 'has'} no prediction (predicted: ${[...pw.labels.keys()].sort().join(', ')}); pass labels/--labels to evaluate a subset`, well);
+    }
     for (const l of labels) {
       if (!pw.labels.has(l)) throw badInput(pw.dir, `well ${well}: label ${l} was requested but has no prediction (predicted: ${[...pw.labels.keys()].join(', ')})`, well);
       if (!tw.labels.has(l)) throw badInput(tw.dir, `well ${well}: label ${l} is predicted but has no true image (true labels: ${[...tw.labels.keys()].join(', ')}); pass labels/--labels to evaluate a subset`, well);
@@ -352,7 +360,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 function noiseSdOption(value: string, previous: Record<string, number> = {}): Record<string, number> {
   const m = /^([^=]+)=(.+)$/.exec(value);
   const sd = m ? Number(m[2]) : NaN;
-  if (!m || !(sd >= 0)) throw badOption('--noise-sd', 'LABEL=SD with SD >= 0 in canonical units, e.g. DAPI_CONFOCAL=0.02', value);
+  if (!m || !(sd >= 0)) throw new InvalidArgumentError(`Expected LABEL=SD with SD >= 0 in canonical units (e.g. DAPI_CONFOCAL=0.02) but received ${JSON.stringify(value)}`);
   return { ...previous, [m[1]]: sd };
 }
 

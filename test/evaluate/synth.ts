@@ -37,3 +37,28 @@ export function diskGrid(cols: number, rows: number, step: number, r: number): D
   for (let j = 0; j < rows; j++) for (let i = 0; i < cols; i++) out.push({ x: step / 2 + i * step, y: step / 2 + j * step, r });
   return out;
 }
+
+/** The error scene: 24 true nuclei on a 240 x 160 image. */
+export const W = 240;
+export const H = 160;
+export const TRUE_DISKS = diskGrid(6, 4, 40, 10); // centres (20 + 40 i, 20 + 40 j)
+
+/**
+ * The prediction with known errors: disks 0 and 1 missed; disk 5 split by a 4 px gap; disks 8
+ * and 9 merged by a bar as wide as they are; two small disks added between grid positions.
+ */
+export function predictionWithErrors(noise: number, seed: number): Plane<'float32'> {
+  const kept: Disk[] = TRUE_DISKS.filter((_, i) => i !== 0 && i !== 1);
+  kept.push({ x: 40, y: 40, r: 6 }, { x: 200, y: 120, r: 6 });
+  const p = diskImage(W, H, kept, { bg: 0.1 });
+  const d5 = TRUE_DISKS[5];
+  for (let y = d5.y - d5.r - 1; y <= d5.y + d5.r + 1; y++) for (let x = Math.round(d5.x) - 2; x < Math.round(d5.x) + 2; x++) p.data[y * W + x] = Math.min(p.data[y * W + x], 0.1);
+  const [a, b] = [TRUE_DISKS[8], TRUE_DISKS[9]];
+  for (let y = a.y - 10; y <= a.y + 10; y++) for (let x = a.x; x <= b.x; x++) p.data[y * W + x] = 0.8;
+  if (noise) {
+    const n = diskImage(W, H, [], { bg: 0, noise, seed });
+    for (let i = 0; i < p.data.length; i++) p.data[i] = Math.min(1, Math.max(0, p.data[i] + n.data[i]));
+  }
+  return p;
+}
+

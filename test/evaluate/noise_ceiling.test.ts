@@ -1,0 +1,39 @@
+import test from 'ava';
+import { plane } from '../../io/image.ts';
+import { rng } from '../../fixtures/random.ts';
+import { pearson } from '../../transforms/evaluate/pearson.ts';
+import { ceilingFromNoiseSd, ceilingFromReplicates } from '../../transforms/evaluate/noise_ceiling.ts';
+
+const N = 256 * 256;
+const SIGMA = 0.08;
+
+/** Signal (blobs of varying brightness) and two replicates with independent noise of sd SIGMA. */
+function replicates() {
+  const g = rng(11);
+  const s = new Float32Array(N);
+  for (let i = 0; i < N; i++) {
+    const x = i % 256;
+    const y = (i - x) / 256;
+    s[i] = 0.3 + 0.1 * Math.sin(x / 9) * Math.cos(y / 13);
+  }
+  const noisy = () => Float32Array.from(s, (v) => v + SIGMA * g.normal());
+  return { s, t1: noisy(), t2: noisy() };
+}
+
+test('noise ceiling from replicates equals the r of a perfect prediction', (t) => {
+  const { s, t1, t2 } = replicates();
+  const best = pearson(s, t1); // a predictor that outputs the signal exactly
+  const c = ceilingFromReplicates(plane('float32', 256, 256, t1), plane('float32', 256, 256, t2));
+  t.is(c.method, 'replicates');
+  t.true(Math.abs(c.r - best) < 0.01, `ceiling ${c.r} vs best ${best}`);
+  t.true(best < 0.7 && best > 0.4); // the noise is large enough for the ceiling to matter
+});
+
+test('noise ceiling from a stated noise sd equals the r of a perfect prediction', (t) => {
+  const { s, t1 } = replicates();
+  const c = ceilingFromNoiseSd(plane('float32', 256, 256, t1), SIGMA);
+  t.true(Math.abs(c.r - pearson(s, t1)) < 0.01);
+  t.is(ceilingFromNoiseSd(plane('float32', 256, 256, t1), 0).r, 1);
+  t.throws(() => ceilingFromNoiseSd(plane('float32', 256, 256, t1), -1), { message: 'Expected a finite number >= 0 (canonical intensity units) for noiseSd but received -1 (number)' });
+  t.throws(() => ceilingFromNoiseSd(plane('float32', 2, 2), 0.1), { message: 'Expected a true image with varying intensities for a noise ceiling but it is constant' });
+});
