@@ -231,7 +231,9 @@ export class ShardWriter {
     const path = join(this.dir, shardFileName(index, this.format));
     const tmp = tempPathFor(path);
     const fh = await open(tmp, 'w');
-    const sink = this.format === 'parquet' ? new ParquetSink(fh, this.meta) : new ArrowSink(fh, this.meta);
+    // Room for one row group plus its framing and one more row (a group is flushed once it reaches rowGroupBytes).
+    const groupBytes = Math.min(this.maxBytes, this.rowGroupBytes + rowBlobBytes(this.meta) * 2 + MiB);
+    const sink = this.format === 'parquet' ? new ParquetSink(fh, this.meta, groupBytes) : new ArrowSink(fh, this.meta);
     this.file = { index, path, tmp, sink, rows: 0, groups: 0 };
   }
 
@@ -307,8 +309,9 @@ function payload(b: RowBuffer, perValue: number, columns: number): number {
 
 /** hyparquet-writer's byte buffer, flushed to a file after every row group (so memory stays one group). */
 class FileByteWriter extends ByteWriter {
-  constructor(private readonly fh: FileHandle) {
-    super(1 << 20);
+  /** @param capacity initial buffer bytes: one row group, so the buffer never regrows (regrowth copies cost ~15 % of write time). */
+  constructor(private readonly fh: FileHandle, capacity: number) {
+    super(capacity);
   }
   flush(): Promise<void> {
     const chunk = new Uint8Array(this.buffer, 0, this.index);
@@ -326,8 +329,8 @@ class ParquetSink implements ShardSink {
   private readonly pw: ParquetWriter;
   private readonly columns: number;
   private readonly metaBytes: number;
-  constructor(private readonly fh: FileHandle, private readonly meta: ShardMeta) {
-    this.out = new FileByteWriter(fh);
+  constructor(private readonly fh: FileHandle, private readonly meta: ShardMeta, groupBytes: number) {
+    this.out = new FileByteWriter(fh, groupBytes);
     const json = JSON.stringify(meta);
     this.metaBytes = json.length * 3;
     this.columns = 6 + 2 * meta.labels.length;
@@ -426,17 +429,7 @@ class ArrowSink implements ShardSink {
     return this.w.position;
   }
   async writeGroup(b: RowBuffer): Promise<void> {
-    const children: Data[] = [
-      utf8Data(b.wells),
-      int32Data(b.ys),
-      int32Data(b.xs),
-      utf8Data(b.splits),
-      binaryData(b.inputs),
-      binaryData(b.inputMasks),
-      ...this.meta.labels.flatMap((_, i) => [binaryData(b.labels[i]), binaryData(b.masks[i])]),
-    ];
-    const data = makeData({ type: new Struct(this.schema.fields), length: b.rows, nullCount: 0, children });
-    this.w.write(new RecordBatch(this.schema, data));
+    this.w.write(recordBatch(this.schema, this.meta, b));
     await this.drain();
   }
   async finish(): Promise<void> {
@@ -460,6 +453,44 @@ class ArrowSink implements ShardSink {
     // The schema is written at the start and again in the footer, with one 24-byte block per batch.
     return 2 * (1024 + this.metaBytes + this.columns * 128) + groups * 32;
   }
+}
+
+/** One Arrow record batch of buffered rows. */
+function recordBatch(schema: Schema, meta: ShardMeta, b: RowBuffer): RecordBatch {
+  const children: Data[] = [
+    utf8Data(b.wells),
+    int32Data(b.ys),
+    int32Data(b.xs),
+    utf8Data(b.splits),
+    binaryData(b.inputs),
+    binaryData(b.inputMasks),
+    ...meta.labels.flatMap((_, i) => [binaryData(b.labels[i]), binaryData(b.masks[i])]),
+  ];
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: b.rows, nullCount: 0, children }));
+}
+
+/**
+ * The patches as one apache-arrow RecordBatch with the shard schema (for in-memory use, e.g. handing
+ * shards to another Arrow consumer). Patches are not validated against `meta` here.
+ */
+export function shardRecordBatch(meta: ShardMeta, patches: readonly ShardPatch[]): RecordBatch {
+  const b = new RowBuffer(meta.labels.length);
+  const n = meta.patch_size * meta.patch_size;
+  const ones = new Uint8Array(n).fill(1);
+  for (const p of patches) {
+    b.wells.push(p.well);
+    b.ys.push(p.y);
+    b.xs.push(p.x);
+    b.splits.push(p.split);
+    b.inputs.push(new Uint8Array(p.input.buffer, p.input.byteOffset, p.input.byteLength));
+    b.inputMasks.push(p.inputMask ?? new Uint8Array(meta.z_count).fill(1));
+    meta.labels.forEach((l, i) => {
+      const x = p.labels.get(l);
+      b.labels[i].push(x ? new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength) : null);
+      b.masks[i].push(x ? (x.mask ?? ones) : null);
+    });
+  }
+  return recordBatch(arrowSchema(meta), meta, b);
 }
 
 /** The Arrow schema of a shard, with the `isl` JSON as schema metadata. */
