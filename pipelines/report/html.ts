@@ -22,12 +22,12 @@ function pval(p: number): string {
 }
 
 const CSS = `
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#222}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1400px;padding:0 16px;color:#222}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:4px}h3{margin-bottom:.3em}
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}
 th{background:#f3f3f3}td:first-child,td:nth-child(2),th{text-align:left}
 figure{margin:0}.row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start;margin:6px 0 18px}figcaption{font-size:.9em;color:#444;text-align:center}
-img.heatmap{width:320px;height:auto}figure.c{width:258px}img.crop{width:256px;height:auto;image-rendering:pixelated;border:1px solid #ccc}
+img.heatmap{height:auto}figure.c{width:258px}img.crop{width:256px;height:auto;image-rendering:pixelated;border:1px solid #ccc}
 .note{color:#555;font-size:.92em}.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:middle}
 `;
 
@@ -111,7 +111,7 @@ export function reportHtml(m: Metrics, trainSvg?: string): string {
     }
   }
 
-  if (trainSvg) h.push('<h2 id="training">Training curves</h2>', trainSvg);
+  if (trainSvg) h.push('<section id="training"><h2>Training curves</h2>', trainSvg, '</section>');
   h.push('</body></html>');
   return h.join('\n');
 }

@@ -40,7 +40,7 @@ test('heatmap: SVG has axis labels and tick values; PNG decodes at the SVG size'
   const px = (x: number, y: number) => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)];
   const left = 78;
   const top = 44;
-  const cell = 44;
+  const cell = 36;
   const centre = (tb: number, pb: number) => px(left + tb * cell + 4, top + (9 - pb) * cell + 4);
   t.deepEqual(centre(0, 9), [68, 1, 84]);
   t.notDeepEqual(centre(3, 3), [68, 1, 84]);

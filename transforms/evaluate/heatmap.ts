@@ -11,7 +11,7 @@ import { viridis } from './colormap.ts';
 export interface HeatmapOptions {
   /** Title above the plot (e.g. "DAPI_CONFOCAL, r = 0.91"). */
   readonly title?: string;
-  /** Side of one cell, px; default 44. */
+  /** Side of one cell, px; default 36. */
   readonly cellSize?: number;
 }
 
@@ -37,7 +37,7 @@ function formatCount(v: number): string {
  * @returns SVG text with explicit width and height.
  */
 export function heatmapSvg(h: JointHistogram, opts: HeatmapOptions = {}): string {
-  const cell = opts.cellSize ?? 44;
+  const cell = opts.cellSize ?? 36;
   const n = h.bins;
   const left = 78;
   const top = opts.title ? 44 : 16;
@@ -49,7 +49,7 @@ export function heatmapSvg(h: JointHistogram, opts: HeatmapOptions = {}): string
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, sans-serif">`);
   parts.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   if (opts.title) parts.push(`<text x="${left + plot / 2}" y="28" font-size="17" text-anchor="middle" fill="#111">${escapeXml(opts.title)}</text>`);
-  const fontSize = Math.max(8, Math.round(cell * 0.26));
+  const fontSize = Math.max(9, Math.round(cell / 3));
   for (let p = 0; p < n; p++) {
     for (let t = 0; t < n; t++) {
       const v = h.perThousand[p * n + t];
