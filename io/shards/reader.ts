@@ -188,11 +188,14 @@ function toPatch(r: RawRow, meta: ShardMeta): TrainingPatch {
   return { well: r.well, y: r.y, x: r.x, split: r.split, input: unit(r.input), inputMask: r.inputMask, labels };
 }
 
+/** float32(v / 65535) for every uint16 v: a lookup is faster than dividing and gives the same float32. */
+const UNIT = Float32Array.from({ length: 65536 }, (_, v) => v / 65535);
+
 /** uint16 LE bytes to float32 value / 65535 (the canonical intensity of a 16-bit PNG value). */
 function unit(bytes: Uint8Array): Float32Array {
   const u16 = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1) : new Uint16Array(bytes.slice().buffer);
   const out = new Float32Array(u16.length);
-  for (let i = 0; i < u16.length; i++) out[i] = u16[i] / 65535;
+  for (let i = 0; i < u16.length; i++) out[i] = UNIT[u16[i]];
   return out;
 }
 
