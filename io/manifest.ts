@@ -37,6 +37,9 @@ export const DumpConfigSchema = z
     /** Camera offset (dark level) in counts. */
     sensorOffset: z.number().nonnegative().optional(),
     bitDepth: z.union([z.literal(8), z.literal(16)]).optional(),
+    /** Informational: the acquisition grid and tile size (the manifest is authoritative). */
+    grid: z.object({ rows: z.number().int().positive(), cols: z.number().int().positive() }).strict().optional(),
+    tileSize: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
   })
   .strict()
   .refine((c) => !(c.overlap !== undefined && c.overlapPx !== undefined), { message: 'give either overlap (fraction) or overlapPx (pixels), not both' })

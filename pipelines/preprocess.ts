@@ -1,0 +1,268 @@
+/**
+ * `npx tsx pipelines/preprocess.ts --input DUMP --output OUT`: a lab's raw dump (or already
+ * canonical wells) to canonical wells, estimated fields, stitch reports, a QC report and
+ * Arrow/Parquet training shards.
+ *
+ *   1. estimation passes: for each estimated stage of the graph (fluorescence dust, flat-field,
+ *      transmitted dust), stream every tile of the dump through the stages before it and into its
+ *      estimator; save the field under OUT/fields/ (skipped on --resume when already saved)
+ *   2. per well (runners/: worker threads, or BullMQ with --queue): the whole graph on that well's
+ *      tiles, ending in OUT/wells/<well>/ and a completion record OUT/records/<well>.json
+ *   3. QC report (OUT/qc/), shards of the wells that passed (OUT/shards/), OUT/run.json
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { IslError } from '../io/errors.ts';
+import { type Plane } from '../io/image.ts';
+import { MANIFEST, DUMP_CONFIG, readDump, type Dump } from '../io/manifest.ts';
+import { readPlane } from '../io/read.ts';
+import { toFloat32 } from '../io/image.ts';
+import { runWells, type RunSummary } from '../runners/run.ts';
+import type { Json } from '../runners/job.ts';
+import { progress } from '../runners/progress.ts';
+import { parseGraph, runGraph, validateGraph, type GraphSpec } from './graph.ts';
+import { command, isMain, positiveInt, number, runCli } from './cli.ts';
+import { PREPROCESS_REGISTRY, TRAINING_ONLY, isFieldKind, newContext, type PreprocessContext } from './stages/index.ts';
+import { fieldPath } from './stages/fields.ts';
+import { findCanonicalWells } from './stages/canonical.ts';
+import { writeQcReport, type WellQc } from './qc_report.ts';
+import { writeShards, type ShardOptions } from './shards.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_GRAPH = join(HERE, 'preprocess.yaml');
+export const CANONICAL_GRAPH = join(HERE, 'canonical.yaml');
+
+export interface PreprocessOptions {
+  readonly input: string;
+  readonly output: string;
+  /** `training` (default) runs every stage; `inference` drops training-only stages and needs no labels. */
+  readonly mode?: 'training' | 'inference';
+  /** Graph file (YAML/JSON); default preprocess.yaml for raw dumps, canonical.yaml for canonical input. */
+  readonly graph?: string;
+  /** Local worker threads for wells (default 2), or a Redis URL to fan wells out with BullMQ. */
+  readonly workers?: number;
+  readonly queue?: string;
+  readonly redisPassword?: string;
+  /** Skip wells (and estimated fields) finished by an earlier run. */
+  readonly resume?: boolean;
+  /** Keep wells that fail QC in the shards (default false: they are excluded and listed). */
+  readonly keepFailedQc?: boolean;
+  readonly shards?: Partial<ShardOptions> | false;
+  /** Progress reporting: false silences it (tests). */
+  readonly progress?: boolean;
+}
+
+export interface PreprocessSummary {
+  readonly wells: { done: string[]; skipped: string[]; failed: { well: string; error: string }[] };
+  readonly qc?: WellQc[];
+  readonly shards?: { files: string[]; rows: number };
+  readonly runJson: string;
+}
+
+/** What a per-well job receives (JSON: it may travel through Redis). */
+interface WellJobOptions {
+  input: string;
+  output: string;
+  mode: 'training' | 'inference';
+  graph: GraphSpec;
+  canonical: boolean;
+}
+
+/** Loads a graph file and drops training-only stages in inference mode. */
+export async function loadGraph(file: string, mode: 'training' | 'inference'): Promise<GraphSpec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new IslError('BAD_OPTION', `cannot read the graph file: ${(e as Error).message}`, { file });
+  }
+  const g = parseGraph(text, file);
+  if (mode === 'inference') return { ...g, stages: g.stages.map((s) => (TRAINING_ONLY.has(s.kind) ? { ...s, enabled: false } : s)) };
+  return g;
+}
+
+/** The enabled estimated-field stages of a graph, in order. */
+function fieldStages(graph: GraphSpec) {
+  return validateGraph(graph).stages.filter((s) => s.enabled && isFieldKind(PREPROCESS_REGISTRY.get(s.kind)));
+}
+
+/** Loads the saved fields of every estimated stage into a context (per-well jobs, --resume). */
+async function loadFields(ctx: PreprocessContext, graph: GraphSpec): Promise<void> {
+  for (const s of fieldStages(graph)) {
+    const infoFile = join(ctx.output, 'fields', `${s.name.replaceAll('/', '_')}.json`);
+    const info = JSON.parse(await readFile(infoFile, 'utf8')) as { channels: Record<string, Record<string, unknown>> };
+    const fields = new Map<string, Plane<'float32'>>();
+    for (const ch of Object.keys(info.channels)) fields.set(ch, toFloat32(await readPlane(fieldPath(ctx.output, s.name, ch))));
+    ctx.fields.set(s.name, { fields, info: new Map(Object.entries(info.channels)) });
+  }
+}
+
+/**
+ * Estimation passes (module comment, step 1): one streaming pass over the dump per estimated
+ * stage, through the stages before it. Wells whose tiles cannot be read are recorded and skipped.
+ */
+async function estimateFields(dump: Dump, graph: GraphSpec, opts: PreprocessOptions, wells: string[], failed: Map<string, string>, timings: Record<string, number>): Promise<void> {
+  const g = validateGraph(graph);
+  const mode = opts.mode ?? 'training';
+  for (const s of fieldStages(graph)) {
+    const kind = PREPROCESS_REGISTRY.get(s.kind);
+    if (!isFieldKind(kind)) continue;
+    const ctx = newContext({ dump, mode, wells: wells.filter((w) => !failed.has(w)), output: opts.output, estimating: s.name, readModality: kind.appliesTo(s.params) });
+    if (opts.resume && existsSync(join(opts.output, 'fields', `${s.name.replaceAll('/', '_')}.json`))) continue;
+    await loadFields(ctx, { ...graph, stages: g.stages.slice(0, g.stages.indexOf(s)) });
+    const tiles = ctx.wells.reduce((n, w) => n + (dump.wells.get(w)?.rows.length ?? 0), 0);
+    const bar = opts.progress === false ? undefined : progress(`estimate ${s.name}`, tiles);
+    const stages = g.stages.slice(0, g.stages.indexOf(s) + 1);
+    await runGraph({ ...g, name: `${g.name}/estimate/${s.name}`, stages }, PREPROCESS_REGISTRY, { ...ctx, onTile: () => bar?.tick() });
+    bar?.stop();
+    for (const [w, e] of ctx.failedWells) failed.set(w, e);
+    for (const [k, v] of Object.entries(ctx.timings)) timings[k] = (timings[k] ?? 0) + v;
+  }
+}
+
+/**
+ * The per-well job (runners/ calls it in a worker thread or a queue worker): runs the graph on
+ * one well with the saved fields. Returns the well's notes (QC verdict, normalization, timings).
+ */
+export async function preprocessWell(well: string, options: Json): Promise<Json> {
+  const o = options as unknown as WellJobOptions;
+  const dump = o.canonical ? undefined : await readDump(o.input, { checkFiles: false });
+  if (dump && !dump.wells.has(well)) throw new IslError('BAD_INPUT', dump.badWells.get(well)?.message ?? `well ${well} is not in the manifest`, { well });
+  const ctx = Object.assign(newContext({ dump, mode: o.mode, wells: [well], output: o.output }), { input: o.input });
+  await loadFields(ctx, o.graph);
+  await runGraph(o.graph, PREPROCESS_REGISTRY, ctx);
+  const notes = ctx.wellNotes.get(well) ?? {};
+  return JSON.parse(JSON.stringify({ ...notes, timings: ctx.timings })) as Json;
+}
+
+async function sha256(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+function versions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const v: Record<string, string> = { node: process.version };
+  for (const p of ['sharp', 'apache-arrow', 'parquet-wasm', 'zod', 'bullmq']) {
+    try {
+      v[p] = (require(`${p}/package.json`) as { version: string }).version;
+    } catch {
+      /* optional */
+    }
+  }
+  v.toolkit = (require('../package.json') as { version: string }).version;
+  return v;
+}
+
+/** Runs the whole preprocessing (see the module comment). Does not throw for failed wells: they are listed. */
+export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSummary> {
+  const t0 = Date.now();
+  const input = resolve(opts.input);
+  const output = resolve(opts.output);
+  const mode = opts.mode ?? 'training';
+  if (mode !== 'training' && mode !== 'inference') throw new IslError('BAD_OPTION', `Expected 'training' or 'inference' for mode but received ${JSON.stringify(mode)}`);
+  if (!existsSync(input)) throw new IslError('BAD_OPTION', `input folder not found: ${input}`);
+  const canonical = !existsSync(join(input, MANIFEST));
+  const graph = await loadGraph(opts.graph ?? (canonical ? CANONICAL_GRAPH : DEFAULT_GRAPH), mode);
+  await mkdir(output, { recursive: true });
+
+  const timings: Record<string, number> = {};
+  const failed = new Map<string, string>();
+  let dump: Dump | undefined;
+  let wells: string[];
+  const inputs: Record<string, string> = {};
+  if (canonical) {
+    const found = await findCanonicalWells(input);
+    if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npx tsx io/discover.ts --input ${input}\``, { file: input });
+    wells = [...found.keys()];
+  } else {
+    dump = await readDump(input);
+    for (const [w, e] of dump.badWells) failed.set(w, e.message);
+    wells = [...dump.wells.keys()];
+    if (wells.length === 0) throw new IslError('BAD_INPUT', `every well of the dump failed its checks: ${[...dump.badWells.values()].map((e) => e.message).join('; ')}`, { file: join(input, MANIFEST) });
+    inputs[MANIFEST] = await sha256(join(input, MANIFEST));
+    inputs[DUMP_CONFIG] = await sha256(join(input, DUMP_CONFIG));
+    await estimateFields(dump, graph, { ...opts, output }, wells, failed, timings);
+  }
+
+  const job: WellJobOptions = { input, output, mode, graph, canonical };
+  const todo = wells.filter((w) => !failed.has(w));
+  const run: RunSummary = await runWells(todo, { module: 'pipelines/preprocess.ts', fn: 'preprocessWell', options: job as unknown as Json }, {
+    records: join(output, 'records'),
+    workers: opts.workers ?? 2,
+    queue: opts.queue,
+    redisPassword: opts.redisPassword,
+    resume: opts.resume,
+    attempts: opts.queue ? 3 : 1, // local failures are deterministic (bad input); queued ones may be lost workers
+    progress: opts.progress === false ? false : undefined,
+  });
+  for (const f of run.failed) failed.set(f.well, f.error);
+  const results = new Map<string, Record<string, unknown>>();
+  for (const d of run.done) results.set(d.well, d.result as Record<string, unknown>);
+  for (const w of run.skipped) {
+    const rec = JSON.parse(await readFile(join(output, 'records', `${w}.json`), 'utf8')) as { result: Record<string, unknown> };
+    results.set(w, rec.result);
+  }
+  for (const r of results.values()) for (const [k, v] of Object.entries((r.timings ?? {}) as Record<string, number>)) timings[k] = (timings[k] ?? 0) + v;
+
+  let qc: WellQc[] | undefined;
+  if (mode === 'training') qc = await writeQcReport(output, results, failed);
+  const shardWells = [...results.keys()].filter((w) => opts.keepFailedQc || !qc || qc.find((q) => q.well === w)?.pass !== false).sort();
+  let shards: PreprocessSummary['shards'];
+  if (opts.shards !== false && shardWells.length > 0) {
+    const t = Date.now();
+    shards = await writeShards(output, shardWells, { ...opts.shards, mode, source: { input, checksums: inputs } });
+    timings.shards = (Date.now() - t) / 1000;
+  }
+
+  const runJson = join(output, 'run.json');
+  const inputBytes = dump ? (await Promise.all([...dump.wells.values()].flatMap((w) => w.rows.map((r) => stat(r.file).then((s) => s.size, () => 0))))).reduce((a, b) => a + b, 0) : undefined;
+  const seconds = (Date.now() - t0) / 1000;
+  await writeFileAtomic(runJson, JSON.stringify({
+    config: { input, output, mode, workers: opts.workers ?? 2, queue: opts.queue ? 'yes (URL not recorded: it may hold credentials)' : undefined, resume: !!opts.resume, keepFailedQc: !!opts.keepFailedQc, shards: opts.shards, graph },
+    versions: versions(),
+    inputs: { checksums_sha256: inputs, wells: wells.length, bytes: inputBytes },
+    wells: { done: run.done.map((d) => d.well), skipped: run.skipped, failed: [...failed].map(([well, error]) => ({ well, error })) },
+    timings_s: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Number(v.toFixed(3))])),
+    seconds,
+    throughput_MB_s: inputBytes ? Number((inputBytes / 1e6 / seconds).toFixed(2)) : undefined,
+    shards,
+  }, null, 2));
+  return { wells: { done: run.done.map((d) => d.well), skipped: run.skipped, failed: [...failed].map(([well, error]) => ({ well, error })) }, qc, shards, runJson };
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = command('preprocess', 'Raw microscope dump (manifest.csv + dump.json) or canonical ISL wells -> canonical wells, fields, stitch reports, QC and training shards.')
+    .requiredOption('--input <dir>', 'dump folder (with manifest.csv) or folder of canonical ISL-convention wells')
+    .requiredOption('--output <dir>', 'output folder')
+    .option('--mode <mode>', 'training (all stages) or inference (drops training-only stages; no labels needed)', 'training')
+    .option('--graph <file>', 'pipeline graph (YAML/JSON); default pipelines/preprocess.yaml (raw) or pipelines/canonical.yaml (canonical input)')
+    .option('--workers <n>', 'wells processed at once in worker threads', positiveInt, 2)
+    .option('--queue <url>', 'redis://HOST:PORT: run wells as BullMQ jobs (start workers with runners/worker.ts)')
+    .option('--redis-password <pw>', 'Redis password (or $ISL_REDIS_PASSWORD)')
+    .option('--resume', 'skip wells and fields finished by an earlier run')
+    .option('--keep-failed-qc', 'keep wells that fail QC in the shards')
+    .option('--no-shards', 'do not write training shards')
+    .option('--shard-format <format>', 'parquet or arrow', 'parquet')
+    .option('--patch-size <px>', 'patch side', positiveInt, 256)
+    .option('--patches-per-well <n>', 'patches sampled per well', positiveInt, 64)
+    .option('--test-fraction <f>', 'fraction of wells held out as the test split', number, 0.25)
+    .option('--seed <n>', 'seed of patch sampling and the split', positiveInt, 1)
+    .option('--shard-max-mb <mb>', 'largest shard file, MB', positiveInt, 512);
+  await runCli(program, async (o) => {
+    const s = await preprocess({
+      input: o.input, output: o.output, mode: o.mode, graph: o.graph, workers: o.workers, queue: o.queue, redisPassword: o.redisPassword ?? process.env.ISL_REDIS_PASSWORD,
+      resume: o.resume, keepFailedQc: o.keepFailedQc,
+      shards: o.shards === false ? false : { format: o.shardFormat, patchSize: o.patchSize, patchesPerWell: o.patchesPerWell, testFraction: o.testFraction, seed: o.seed, maxBytes: o.shardMaxMb * 1e6 },
+    });
+    const failedQc = s.qc?.filter((q) => !q.pass).map((q) => q.well) ?? [];
+    process.stdout.write(JSON.stringify({ event: 'done', output: resolve(o.output), wells: s.wells.done.length + s.wells.skipped.length, failed: s.wells.failed, failedQc, shards: s.shards?.files.length ?? 0, runJson: s.runJson }) + '\n');
+    return s.wells.failed.length ? 1 : 0;
+  }, argv);
+}
+
+if (isMain(import.meta.url)) await main();

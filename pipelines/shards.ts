@@ -1,0 +1,72 @@
+/**
+ * The shard step of preprocessing: cut seeded patches from the written canonical wells and stream
+ * them into bounded-size Parquet or Arrow IPC files (io/shards/), split into train/test by well.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseIslName } from '../io/isl_names.ts';
+import { readCanonicalWell } from '../io/canonical.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { ShardWriter } from '../io/shards/writer.ts';
+import { SCHEMA_VERSION, type ShardFormat, type ShardMeta } from '../io/shards/schema.ts';
+import { splitWells, wellPatches } from '../transforms/patches.ts';
+import { NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
+
+export interface ShardOptions {
+  readonly format: ShardFormat;
+  readonly patchSize: number;
+  readonly patchesPerWell: number;
+  readonly testFraction: number;
+  readonly seed: number;
+  readonly maxBytes: number;
+}
+
+const DEFAULTS: ShardOptions = { format: 'parquet', patchSize: 256, patchesPerWell: 64, testFraction: 0.25, seed: 1, maxBytes: 512e6 };
+
+/** The labels a canonical well folder holds, from its file names (no decoding). */
+async function labelsOf(dir: string): Promise<string[]> {
+  return (await readdir(dir)).map(parseIslName).filter((n) => n?.depthComputation && n.channel && !n.isMask).map((n) => n!.channel!);
+}
+
+/**
+ * Writes OUT/shards/ from OUT/wells/<well>/ for `wells` (replacing earlier shards), plus
+ * OUT/shards/split.json. Wells are loaded one at a time. A well smaller than the patch is an error.
+ */
+export async function writeShards(output: string, wells: readonly string[], o: Partial<ShardOptions> & { mode: string; source: Record<string, unknown> }): Promise<{ files: string[]; rows: number; split: { train: string[]; test: string[] } }> {
+  const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as ShardOptions;
+  const split = splitWells(wells, { testFraction: wells.length > 1 ? opts.testFraction : 0, seed: opts.seed });
+  const dirOf = (w: string) => join(output, 'wells', w);
+  const first = await readCanonicalWell(dirOf(wells[0]), { well: wells[0] });
+  const labels = new Set<string>();
+  for (const w of wells) for (const l of await labelsOf(dirOf(w))) labels.add(l);
+  const meta: ShardMeta = {
+    schema_version: SCHEMA_VERSION,
+    labels: [...labels].sort(),
+    patch_size: opts.patchSize,
+    z_count: first.transmitted.stack.depth,
+    transmitted_channel: first.transmitted.channel,
+    normalization: { method: 'global affine per channel per well, clipped to [0,1]; stored as value x 65535', targets: NORMALIZATION_TARGETS },
+    source: { ...o.source, mode: o.mode },
+    split,
+    seed: opts.seed,
+  };
+  const writer = await ShardWriter.create(join(output, 'shards'), { format: opts.format, maxBytes: opts.maxBytes, meta, overwrite: true });
+  let rows = 0;
+  try {
+    for (const name of wells) {
+      const well = name === first.well ? first : await readCanonicalWell(dirOf(name), { well: name });
+      const P = Math.min(opts.patchSize, well.width, well.height);
+      if (P !== opts.patchSize) throw new Error(`well ${name} is ${well.width}x${well.height}, smaller than the ${opts.patchSize} px patch: lower --patch-size`);
+      for (const patch of wellPatches(well, { patchSize: P, count: opts.patchesPerWell, seed: opts.seed, split: split.test.includes(name) ? 'test' : 'train' })) {
+        await writer.write(patch);
+        rows++;
+      }
+    }
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  const files = await writer.close();
+  await writeFileAtomic(join(output, 'shards', 'split.json'), JSON.stringify({ ...split, seed: opts.seed, patchesPerWell: opts.patchesPerWell, patchSize: opts.patchSize }, null, 2));
+  return { files: files.map((f) => f.path), rows, split };
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { assessWell, type QcVerdict } from '../../transforms/qc.ts';
+import type { StageKind } from '../graph.ts';
+import { timed, type PreprocessContext, type WellItem } from './items.ts';
+import { toWell } from './well_stages.ts';
+
+const Params = z.object({
+  focusMaxOffset: z.number().positive().optional(),
+  maxClippedFraction: z.number().min(0).max(1).optional(),
+  emptyTileContrast: z.number().min(0).max(1).optional(),
+  maxEmptyFraction: z.number().min(0).max(1).optional(),
+  maxResidualPx: z.number().positive().optional(),
+  minLabelSnr: z.number().min(0).optional(),
+}).strict();
+
+/** QC of a training well (transforms/qc.ts); the verdict goes into the well's notes as `qc`. */
+export const qc: StageKind<z.infer<typeof Params>, PreprocessContext> = {
+  id: 'isl:transform:qc:v1',
+  params: Params,
+  create(p, ctx, name) {
+    return {
+      type: 'map',
+      map: (w: WellItem) =>
+        timed(ctx, name, () => {
+          const well = toWell(w);
+          const stitch = w.notes.stitch as { residualRms: number; faults: { row: number; col: number; distancePx: number }[]; tiles?: { row: number; col: number; x: number; y: number; width: number; height: number }[] } | undefined;
+          const verdict: QcVerdict = assessWell(
+            { transmitted: well.transmitted.stack, labels: well.labels, expectedLabels: ctx.dump?.config.labels ?? [], stitch, tiles: stitch?.tiles },
+            p,
+          );
+          return { ...w, notes: { ...w.notes, qc: verdict } };
+        }),
+    };
+  },
+};

@@ -1,0 +1,128 @@
+/**
+ * Quality control of one preprocessed training well: automatic checks with reasons, in place of
+ * the paper's manual review (which dropped 11 wells for a motorized-stage fault).
+ */
+import { stackPlane, type Plane, type ZStack } from '../io/image.ts';
+
+export interface QcThresholds {
+  /** Sharpest transmitted plane may be at most this many planes from the centre (default: max(1, depth/4)). */
+  readonly focusMaxOffset?: number;
+  /** Largest fraction of transmitted pixels clipped at 0 or 1 after normalization (default 0.01). */
+  readonly maxClippedFraction?: number;
+  /** A tile is empty when its contrast is below this fraction of the well's median tile contrast (default 0.25). */
+  readonly emptyTileContrast?: number;
+  /** Largest fraction of empty tiles (default 0.5). */
+  readonly maxEmptyFraction?: number;
+  /** Largest stitching residual RMS, px (default 1). */
+  readonly maxResidualPx?: number;
+  /** Smallest label signal-to-background ratio, (p99 - median) / robust sd (default 3). */
+  readonly minLabelSnr?: number;
+}
+
+export interface QcInput {
+  /** Normalized transmitted z-stack of the stitched well. */
+  readonly transmitted: ZStack;
+  /** Normalized, projected labels. */
+  readonly labels: ReadonlyMap<string, Plane<'float32'>>;
+  /** Labels the dump promises for every well. */
+  readonly expectedLabels: readonly string[];
+  /** Tile rectangles on the canvas (from the stitcher), for the empty-tile check. */
+  readonly tiles?: readonly { readonly row: number; readonly col: number; readonly x: number; readonly y: number; readonly width: number; readonly height: number }[];
+  /** Stitching residual RMS (px) and tiles far from their stage position. */
+  readonly stitch?: { readonly residualRms: number; readonly faults: readonly { row: number; col: number; distancePx: number }[] };
+}
+
+export interface QcVerdict {
+  readonly pass: boolean;
+  /** Why the well fails (empty when it passes). */
+  readonly reasons: string[];
+  /** Notes that do not fail the well. */
+  readonly warnings: string[];
+  readonly metrics: Record<string, number | number[] | string[]>;
+}
+
+/** Mean squared discrete Laplacian: a standard focus measure (higher = sharper). */
+export function sharpness(p: Plane<'float32'>): number {
+  const { width: W, height: H, data: d } = p;
+  let s = 0;
+  for (let y = 1; y < H - 1; y++)
+    for (let x = 1; x < W - 1; x++) {
+      const i = y * W + x;
+      const l = d[i - 1] + d[i + 1] + d[i - W] + d[i + W] - 4 * d[i];
+      s += l * l;
+    }
+  return s / Math.max(1, (W - 2) * (H - 2));
+}
+
+function quantiles(values: Float32Array | number[], qs: number[]): number[] {
+  const s = Float32Array.from(values).sort();
+  return qs.map((q) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]);
+}
+
+function rectStd(p: Plane<'float32'>, r: { x: number; y: number; width: number; height: number }): number {
+  const x0 = Math.max(0, Math.round(r.x)), y0 = Math.max(0, Math.round(r.y));
+  const x1 = Math.min(p.width, Math.round(r.x + r.width)), y1 = Math.min(p.height, Math.round(r.y + r.height));
+  let n = 0, s = 0, s2 = 0;
+  for (let y = y0; y < y1; y++)
+    for (let x = x0; x < x1; x++) {
+      const v = p.data[y * p.width + x];
+      n++; s += v; s2 += v * v;
+    }
+  if (n === 0) return 0;
+  const m = s / n;
+  return Math.sqrt(Math.max(0, s2 / n - m * m));
+}
+
+/**
+ * Checks one well: focus (sharpest plane near the centre of the stack), clipping (saturation),
+ * empty tiles, stitching residual and stage faults, label signal above background, and missing
+ * labels. A well passes when no check gives a reason.
+ */
+export function assessWell(input: QcInput, t: QcThresholds = {}): QcVerdict {
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  const metrics: QcVerdict['metrics'] = {};
+  const st = input.transmitted;
+
+  const sharp = Array.from({ length: st.depth }, (_, z) => sharpness(stackPlane(st, z)));
+  const best = sharp.indexOf(Math.max(...sharp));
+  const centre = (st.depth - 1) / 2;
+  const maxOff = t.focusMaxOffset ?? Math.max(1, st.depth / 4);
+  metrics.sharpness = sharp.map((v) => Number(v.toPrecision(4)));
+  metrics.sharpestPlane = best;
+  if (st.depth > 1 && Math.abs(best - centre) > maxOff) reasons.push(`out of focus: the sharpest transmitted plane is z=${best}, more than ${maxOff} planes from the centre z=${centre}`);
+
+  let clipped = 0;
+  for (const v of st.data) if (v <= 0 || v >= 1) clipped++;
+  const clippedFraction = clipped / st.data.length;
+  metrics.clippedFraction = clippedFraction;
+  if (clippedFraction > (t.maxClippedFraction ?? 0.01)) reasons.push(`saturated: ${(100 * clippedFraction).toFixed(2)}% of transmitted pixels clip at 0 or 1`);
+
+  if (input.tiles?.length) {
+    const mid = stackPlane(st, Math.round(centre));
+    const contrast = input.tiles.map((r) => rectStd(mid, r));
+    const [med] = quantiles(contrast, [0.5]);
+    const empty = input.tiles.filter((_, i) => contrast[i] < (t.emptyTileContrast ?? 0.25) * med).map((r) => `r${r.row}c${r.col}`);
+    metrics.emptyTiles = empty;
+    if (empty.length / input.tiles.length > (t.maxEmptyFraction ?? 0.5)) reasons.push(`near-empty: ${empty.length} of ${input.tiles.length} tiles have almost no contrast`);
+    else if (empty.length) warnings.push(`empty tiles: ${empty.join(', ')}`);
+  }
+
+  if (input.stitch) {
+    metrics.residualRmsPx = input.stitch.residualRms;
+    if (input.stitch.residualRms > (t.maxResidualPx ?? 1)) reasons.push(`stitching residual RMS ${input.stitch.residualRms.toFixed(2)} px exceeds ${t.maxResidualPx ?? 1} px`);
+    for (const f of input.stitch.faults) reasons.push(`stage fault: tile r${f.row}c${f.col} is ${f.distancePx.toFixed(1)} px from its stage position`);
+  }
+
+  for (const label of input.expectedLabels) if (!input.labels.has(label)) reasons.push(`missing label ${label}`);
+  for (const [label, p] of input.labels) {
+    const [q50, q99] = quantiles(p.data, [0.5, 0.99]);
+    const dev = new Float32Array(p.data.length);
+    for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(p.data[i] - q50);
+    const [mad] = quantiles(dev, [0.5]);
+    const snr = (q99 - q50) / Math.max(1.4826 * mad, 1e-6);
+    metrics[`snr_${label}`] = Number(snr.toPrecision(4));
+    if (snr < (t.minLabelSnr ?? 3)) reasons.push(`label ${label} has no signal above background (SNR ${snr.toFixed(2)} < ${t.minLabelSnr ?? 3})`);
+  }
+  return { pass: reasons.length === 0, reasons, warnings, metrics };
+}
