@@ -25,7 +25,7 @@ export interface SynthOptions {
   /** Max |jitter| of each true position around the nominal grid (px, uniform, subpixel). */
   jitter: number;
   seed: number;
-  /** Set canvas regions to flat background (+ noise) where this returns true (canvas px). */
+  /** Set canvas regions to flat background (the texture's mean level) where this returns true (canvas px). */
   empty?: (x: number, y: number) => boolean;
   /** Per-pixel Gaussian noise sigma added to each tile independently. */
   noise?: number;
@@ -77,8 +77,11 @@ export function synthWell(o: SynthOptions): { tiles: SynthTile[]; canvas: Plane<
   const ch = step * (o.rows - 1) + o.tile + 2 * margin;
   const tex = texture(cw, ch, o.seed);
   if (o.empty) {
-    const r = rng(o.seed + 1);
-    for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) if (o.empty(x, y)) tex[y * cw + x] = 100 + 2 * r.normal();
+    // Flat background at the texture's mean level: a step edge along a straight empty-region border
+    // would itself be a (spurious) feature shared by every tile crossing such a border. No noise on
+    // the canvas: camera noise (`noise`) is independent per tile, as in real exposures.
+    const mean = tex.reduce((s, v) => s + v, 0) / tex.length;
+    for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) if (o.empty(x, y)) tex[y * cw + x] = mean;
   }
   const r = rng(o.seed + 2);
   const tiles: SynthTile[] = [];

@@ -9,4 +9,3 @@ export { phaseCorrelation, type PhaseSurface } from './phase.ts';
 export { nccThreshold, nullPairs, type NccThreshold, type NullPair } from './trust.ts';
 export { solvePositions, applyAffine, type Link, type Affine, type Point, type SolveOptions, type Solution } from './lsq.ts';
 export { detail } from './detail.ts';
-export { parseTileConfiguration, gridSlots, type TileConfigEntry } from './tileconfig.ts';

@@ -37,7 +37,7 @@ export interface Point {
 export interface SolveOptions {
   /** Stage (or nominal grid) top-left position of each tile, px; undefined for missing tiles. */
   readonly stage: readonly (Point | undefined)[];
-  /** Drop the worst link while its residual exceeds dropFactor x the mean residual (default 3)... */
+  /** Drop the worst link while its deleted residual exceeds dropFactor x the mean residual (default 3)... */
   readonly dropFactor?: number;
   /** ...and this many px (default 1), so consistent sub-pixel noise is never pruned. */
   readonly minDropPx?: number;
@@ -158,7 +158,7 @@ function median(v: number[]): number {
   return s.length % 2 ? s[h] : 0.5 * (s[h - 1] + s[h]);
 }
 
-/** Least-squares affine q ~ A s + t over the given pairs; identity-plus-translation when under-determined. */
+/** Least-squares affine q ~ A s + t over the given pairs; a mean translation (A = I) when under-determined. */
 function fitAffine(s: Point[], q: Point[]): Affine {
   const n = s.length;
   if (n === 0) return { a: 1, b: 0, c: 0, d: 1, tx: 0, ty: 0 };
@@ -170,9 +170,11 @@ function fitAffine(s: Point[], q: Point[]): Affine {
     syy += (p.y - my) ** 2;
   }
   const det = sxx * syy - sxy * sxy;
-  // A full affine needs the stage positions to span two dimensions well (at least a 2x2 block).
-  if (n < 4 || det <= 1e-6 * Math.max(1, sxx * syy)) {
-    return { a: 1, b: 0, c: 0, d: 1, tx: median(q.map((p, i) => p.x - s[i].x)), ty: median(q.map((p, i) => p.y - s[i].y)) };
+  // A full affine (6 parameters) from a few jittered tiles extrapolates the jitter into scale and
+  // shear errors across the grid: fit it only on 16+ tiles spanning both axes, else translate.
+  if (n < 16 || det <= 1e-6 * Math.max(1, sxx * syy)) {
+    // Mean, not median: the callers pass inliers only, and the mean of jitter is the tighter estimate.
+    return { a: 1, b: 0, c: 0, d: 1, tx: q.reduce((t, p, i) => t + p.x - s[i].x, 0) / n, ty: q.reduce((t, p, i) => t + p.y - s[i].y, 0) / n };
   }
   const qx = q.reduce((t, p) => t + p.x, 0) / n, qy = q.reduce((t, p) => t + p.y, 0) / n;
   let ux = 0, uy = 0, vx = 0, vy = 0;
@@ -195,9 +197,11 @@ export function applyAffine(m: Affine, p: Point): Point {
 
 /**
  * Solves tile positions from links. Within each group of linked tiles, positions minimise
- * sum w * |p_b - p_a - (dx, dy)|^2. While the largest residual exceeds `dropFactor` x the mean
- * residual and `minDropPx`, one link is dropped (of the 64 largest residuals, the one whose removal
- * leaves the lowest cost) and the system re-solved. The stage -> canvas affine is
+ * sum w * |p_b - p_a - (dx, dy)|^2. Links are then judged by their deleted residual (the misfit of
+ * the link to the system solved without it, for the 64 largest residuals); while the largest
+ * exceeds `dropFactor` x the mean residual and `minDropPx`, one link is dropped (among those within
+ * half of the largest, the one deviating most from its direction's typical offset) and the system
+ * re-solved. The stage -> canvas affine is
  * then fitted robustly (iteratively reweighted: tiles beyond 3 robust spreads are ignored) on the
  * largest group; other groups are translated onto it by their median offset from the model, and
  * tiles without links are placed at the model's prediction, so no tile floats.
@@ -223,12 +227,7 @@ export function solvePositions(n: number, links: readonly Link[], opts: SolveOpt
   const residual = new Array<number>(links.length).fill(0);
   const solve = (keep: boolean[]) => {
     const g = components(n, present, links, keep);
-    const r = solveGroups(n, g, links, keep);
-    let cost = 0;
-    links.forEach((l, k) => {
-      if (keep[k]) cost += l.weight * ((r[l.b].x - r[l.a].x - l.dx) ** 2 + (r[l.b].y - r[l.a].y - l.dy) ** 2);
-    });
-    return { group: g, rel: r, cost };
+    return { group: g, rel: solveGroups(n, g, links, keep) };
   };
   let cur = solve(kept);
   // Deviation of each link from the median deviation-from-nominal of links with the same nominal direction.
@@ -250,27 +249,29 @@ export function solvePositions(n: number, links: readonly Link[], opts: SolveOpt
       cnt++;
       order.push(k);
     });
+    if (!cnt) break;
     order.sort((p, q) => residual[q] - residual[p]);
-    if (!cnt || residual[order[0]] <= minDropPx || residual[order[0]] <= dropFactor * (sum / cnt)) break;
-    // In a weighted solve a wrong but confident link pushes its error onto its weaker neighbours, so
-    // the largest residual may sit on a good link. Of the links with the largest residuals, those
-    // whose removal achieves at least half the best cost reduction are candidates, and the one
-    // least like the typical deviation from nominal of its direction (stage jitter is small, so
-    // outliers of a grid look atypical) is dropped.
+    // A confident wrong link pushes its error onto its neighbours, so residuals of the full solve
+    // can point at good links. Judge each link by its deleted residual instead: how far the rest
+    // of the system, solved without it, is from its measurement (0 for bridges, which nothing checks).
     const trials = order.slice(0, 64).map((k) => {
       kept[k] = false;
-      const c = solve(kept).cost;
+      const r = solve(kept);
       kept[k] = true;
-      return { k, gain: cur.cost - c };
+      const l = links[k];
+      const deleted = r.group[l.a] === r.group[l.b] ? Math.hypot(r.rel[l.b].x - r.rel[l.a].x - l.dx, r.rel[l.b].y - r.rel[l.a].y - l.dy) : 0;
+      return { k, deleted };
     });
-    const top = Math.max(...trials.map((t) => t.gain));
+    const top = Math.max(...trials.map((t) => t.deleted));
+    if (top <= minDropPx || top <= dropFactor * (sum / cnt)) break;
+    // Links on one inconsistent cycle tie; drop the one least like the typical deviation from
+    // nominal of its direction (stage jitter is small, so a grid's outliers look atypical).
     let drop = trials[0].k;
     let worst = -1;
     for (const t of trials) {
-      if (t.gain < 0.5 * top) continue;
-      const a = atypical[t.k];
-      if (a > worst) {
-        worst = a;
+      if (t.deleted < 0.5 * top) continue;
+      if (atypical[t.k] > worst) {
+        worst = atypical[t.k];
         drop = t.k;
       }
     }
