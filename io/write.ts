@@ -61,7 +61,8 @@ export async function writeTiff(path: string, plane: Plane, opts: WriteTiffOptio
 export async function writePng(path: string, plane: Plane): Promise<void> {
   checkPlane('plane', plane, ['uint8', 'uint16']);
   const p = plane as Plane<'uint8' | 'uint16'>;
-  await writeAtomic(path, (tmp) => sharpOf(p).png({ compressionLevel: 6 }).toFile(tmp));
+  // Level 3: on ISL planes the same size as 6 (1.257 MB), ~30% faster; level 1 is larger than raw.
+  await writeAtomic(path, (tmp) => sharpOf(p).png({ compressionLevel: 3 }).toFile(tmp));
 }
 
 /**

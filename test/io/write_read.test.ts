@@ -187,3 +187,18 @@ test('readPlane: grey saved as RGB gives its grey channel; true colour is reject
   t.deepEqual(info, { width: 4, height: 2, dtype: 'uint8', pages: 1, channels: 3, format: 'png' });
   await rm(dir, { recursive: true });
 });
+
+test('readPlane reads tiled LZW and deflate TIFFs (written by libvips) exactly', async (t) => {
+  const dir = await tmp();
+  const p = plane('uint16', 70, 50);
+  for (let i = 0; i < p.data.length; i++) p.data[i] = (i * 977) % 65536;
+  for (const compression of ['lzw', 'deflate'] as const) {
+    const f = join(dir, `tiled-${compression}.tif`);
+    await sharp(p.data, { raw: { width: 70, height: 50, channels: 1 } }).toColourspace('grey16').tiff({ compression, tile: true, tileWidth: 16, tileHeight: 16 }).toFile(f);
+    const b = await readFile(f);
+    const tiff = await fromArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    t.is((await tiff.getImage(0)).isTiled, true, 'the file really is tiled');
+    same(t, (await readPlane(f)).data, p.data, `tiled ${compression}`);
+  }
+  await rm(dir, { recursive: true });
+});
