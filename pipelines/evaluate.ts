@@ -13,7 +13,7 @@
  * `well-` token of the file names.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { badInput, badOption } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
 import { readPlane } from '../io/read.ts';
@@ -29,7 +29,8 @@ import { matchObjects } from '../transforms/evaluate/objects.ts';
 import { ksTwoSample } from '../transforms/evaluate/ks.ts';
 import { outlineImage } from '../transforms/evaluate/outline.ts';
 import { ceilingFromNoiseSd, ceilingFromReplicates, type NoiseCeiling } from '../transforms/evaluate/noise_ceiling.ts';
-import { cellListLabels, parseCellList, type NucleusRecord } from '../transforms/evaluate/cell_list.ts';
+import { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from '../transforms/evaluate/cell_list.ts';
+import { alignCellList } from '../transforms/evaluate/cell_alignment.ts';
 import { objectMeans } from '../transforms/evaluate/object_means.ts';
 import { otsuThreshold } from '../transforms/evaluate/otsu.ts';
 import type { Labels } from '../transforms/evaluate/components.ts';
@@ -200,16 +201,44 @@ function deadByCells(labels: Labels, cellLabels: Labels, cells: readonly Nucleus
   };
 }
 
-/** Reads a well's cell list if one is given or sits in its truth folder. */
-async function loadCells(explicit: string | undefined, dir: string, singleWell: boolean): Promise<NucleusRecord[] | undefined> {
+/** A well's cell list and the frame guessed from the generator's tile positions. */
+interface CellTruth {
+  readonly cells: NucleusRecord[];
+  readonly guess: CellFrame;
+}
+
+/**
+ * Reads a well's cell list (given, or `cells.json` in its truth folder) and guesses where the
+ * stitched image sits in the generator's canvas from `positions.json` beside it: origin = the
+ * top-left tile's canvas position; scale = image width / stitched width when they differ by more
+ * than 5% (a downscaled well), else 1.
+ */
+async function loadCells(explicit: string | undefined, dir: string, singleWell: boolean, width: number): Promise<CellTruth | undefined> {
   const path = explicit && singleWell ? explicit : join(dir, 'cells.json');
-  try {
-    await stat(path);
-  } catch {
+  if (!(await exists(path))) {
     if (explicit && singleWell) throw badInput(explicit, 'cell list not found');
     return undefined;
   }
-  return parseCellList(await readFile(path, 'utf8'), path);
+  const cells = parseCellList(await readFile(path, 'utf8'), path);
+  const posPath = join(dirname(path), 'positions.json');
+  if (!(await exists(posPath))) return { cells, guess: IDENTITY_FRAME };
+  let pos: { tileSize?: unknown; tiles?: { x: number; y: number }[] };
+  try {
+    pos = JSON.parse(await readFile(posPath, 'utf8'));
+  } catch (e) {
+    throw badInput(posPath, 'expected JSON tile positions ({"tileSize": [w, h], "tiles": [{"x", "y"}, ...]})', undefined, e);
+  }
+  const tiles = Array.isArray(pos.tiles) ? pos.tiles.filter((t) => typeof t?.x === 'number' && typeof t?.y === 'number') : [];
+  const tileW = Array.isArray(pos.tileSize) && typeof pos.tileSize[0] === 'number' ? pos.tileSize[0] : undefined;
+  if (!tiles.length || tileW === undefined) throw badInput(posPath, 'expected "tileSize": [w, h] and "tiles": [{"x", "y"}, ...]');
+  const originX = Math.min(...tiles.map((t) => t.x));
+  const originY = Math.min(...tiles.map((t) => t.y));
+  const ratio = width / (Math.max(...tiles.map((t) => t.x)) + tileW - originX);
+  return { cells, guess: { originX, originY, scale: Math.abs(ratio - 1) > 0.05 ? ratio : 1 } };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
 }
 
 /**
@@ -309,8 +338,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     if (nuclear) {
       const tSeg = segmentNuclei(truth.get(nuclear)!);
       const pSeg = segmentNuclei(pred.get(nuclear)!);
-      const cells = await loadCells(opts.cells, tw.dir, predWells.size === 1);
-      const cellLabels = cells ? cellListLabels(cells, width, height) : undefined;
+      const cellTruth = await loadCells(opts.cells, tw.dir, predWells.size === 1, width);
+      const cells = cellTruth?.cells;
+      const cellFrame = cellTruth ? alignCellList(cellTruth.cells, tSeg.labels, cellTruth.guess) : undefined;
+      const cellLabels = cellTruth && cellFrame ? cellListLabels(cellTruth.cells, width, height, cellFrame) : undefined;
       const deadLabel = opts.deadLabel ?? labels.find((l) => DEAD.test(l));
       if (opts.deadLabel && !labels.includes(opts.deadLabel)) throw badOption('deadLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.deadLabel);
       let ld: ObjectMetrics['liveDead'];
@@ -326,7 +357,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         label: nuclear,
         thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
         match: matchObjects(tSeg.labels, pSeg.labels),
-        ...(cellLabels ? { truthVsCells: matchObjects(cellLabels, tSeg.labels), predVsCells: matchObjects(cellLabels, pSeg.labels) } : {}),
+        ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(cellLabels, tSeg.labels), predVsCells: matchObjects(cellLabels, pSeg.labels) } : {}),
         ...(ld ? { liveDead: ld } : {}),
         image,
       };

@@ -5,6 +5,7 @@
 import type { ObjectMatch } from '../../transforms/evaluate/objects.ts';
 import type { KsResult } from '../../transforms/evaluate/ks.ts';
 import type { NoiseCeiling } from '../../transforms/evaluate/noise_ceiling.ts';
+import type { CellAlignment } from '../../transforms/evaluate/cell_alignment.ts';
 
 /** Pixel-level metrics of one label in one well. */
 export interface LabelMetrics {
@@ -40,6 +41,8 @@ export interface ObjectMetrics {
   readonly thresholds: { readonly truth: number; readonly pred: number };
   /** Predicted nuclei vs nuclei segmented in the true image. */
   readonly match: ObjectMatch;
+  /** Where the cell list was placed in the image (guessed from tile positions, refined by overlap). */
+  readonly cellFrame?: CellAlignment;
   /** Nuclei segmented in the true image vs the generator's true cell list (fixtures only). */
   readonly truthVsCells?: ObjectMatch;
   /** Predicted nuclei vs the generator's true cell list (fixtures only). */

@@ -37,18 +37,36 @@ export function parseCellList(text: string, file: string): NucleusRecord[] {
 }
 
 /**
+ * Where the cell list's canvas sits in the evaluated image: image px = (canvas px - origin) x scale.
+ * The generator's canvas includes a margin around the tiles, and a stitched well starts at the
+ * top-left tile, so the origin is that tile's canvas position.
+ */
+export interface CellFrame {
+  readonly originX: number;
+  readonly originY: number;
+  readonly scale: number;
+}
+
+export const IDENTITY_FRAME: CellFrame = { originX: 0, originY: 0, scale: 1 };
+
+/**
  * Rasterises nuclei as labels: cell i (0-based) gets label i + 1 on every pixel whose centre lies
  * inside its ellipse; where nuclei overlap, the later cell wins. Cells outside the image leave
  * no pixel but keep their label number (so labels stay tied to the list; count = cells.length).
  *
- * @param cells nuclei in image pixel coordinates (pixel (x, y) has its centre at (x, y)).
+ * @param cells nuclei in canvas px (pixel (x, y) has its centre at (x, y)).
  * @param width image width, px.
  * @param height image height, px.
+ * @param frame canvas-to-image mapping; default identity.
  */
-export function cellListLabels(cells: readonly NucleusRecord[], width: number, height: number): Labels {
+export function cellListLabels(cells: readonly NucleusRecord[], width: number, height: number, frame: CellFrame = IDENTITY_FRAME): Labels {
   const data = new Int32Array(width * height);
   cells.forEach((c, i) => {
-    const { x, y, rx, ry, angle } = c.nucleus;
+    const { angle } = c.nucleus;
+    const x = (c.nucleus.x - frame.originX) * frame.scale;
+    const y = (c.nucleus.y - frame.originY) * frame.scale;
+    const rx = c.nucleus.rx * frame.scale;
+    const ry = c.nucleus.ry * frame.scale;
     const r = Math.max(rx, ry);
     const cos = Math.cos(angle);
     const sin = Math.sin(angle);
