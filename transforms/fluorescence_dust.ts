@@ -11,6 +11,8 @@
  * mean of the unmasked pixels; a Gaussian blur (sigma `sigma`) of that is the background; mean
  * minus background is the artifact. Outside the mask the artifact is set to 0, so subtracting it
  * removes only the dust and never the (noisy) residual structure of the mean elsewhere.
+ * Subtracting the sensor offset follows the paper; every later step is linear or relative to a
+ * local level, so the mask and artifact do not depend on its value.
  */
 import { badOption, IslError } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
@@ -19,7 +21,7 @@ import { medianFilter5 } from './median.ts';
 import { isConstant, requireFinite, requireSameSize } from './validate.ts';
 
 export interface FluorescenceDustOptions {
-  /** Sensor offset in input units (default: the minimum of the minimum projection). */
+  /** Sensor offset in input units (default: the minimum of the minimum projection, the darkest value recorded). */
   sensorOffset?: number;
   /** Mask threshold in robust standard deviations of the min projection's excess (default 6). */
   threshold?: number;
@@ -27,7 +29,7 @@ export interface FluorescenceDustOptions {
   maskSigma?: number;
   /** Sigma (px) of the background blur of the mean (default height / 32). */
   sigma?: number;
-  /** Pixels the mask grows by on every side, covering dust halos (default 1). */
+  /** Pixels the mask grows by on every side, to cover faint dust halos (default 0). */
   dilate?: number;
   /** Fewest usable images (default 2: with one image cells cannot be told from dust). */
   minImages?: number;
@@ -57,7 +59,7 @@ export class FluorescenceDustEstimator {
   private skipped = 0;
 
   constructor(opts: FluorescenceDustOptions = {}) {
-    const { sensorOffset, threshold = 6, maskSigma, sigma, dilate = 1, minImages = 2 } = opts;
+    const { sensorOffset, threshold = 6, maskSigma, sigma, dilate = 0, minImages = 2 } = opts;
     if (sensorOffset !== undefined && !Number.isFinite(sensorOffset)) throw badOption('sensorOffset', 'a finite number', sensorOffset);
     if (!(threshold > 0)) throw badOption('threshold', 'a positive number of standard deviations', threshold);
     if (maskSigma !== undefined && !(maskSigma > 0)) throw badOption('maskSigma', 'a positive number of pixels', maskSigma);
