@@ -14,8 +14,8 @@ import { stringify } from 'csv-stringify/sync';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { IslError } from './errors.ts';
-import type { DType } from './image.ts';
-import { imageInfo } from './read.ts';
+import type { DType, Tile } from './image.ts';
+import { imageInfo, readPlane } from './read.ts';
 
 export const MANIFEST = 'manifest.csv';
 export const DUMP_CONFIG = 'dump.json';
@@ -375,4 +375,19 @@ export function formatManifest(entries: readonly ManifestEntry[]): string {
   const header = [...REQUIRED_COLUMNS, ...(stage ? ['stage_x', 'stage_y'] : []), ...(page ? ['page'] : [])];
   const rows = entries.map((e) => [e.path, e.well, e.tileRow, e.tileCol, e.z, e.channel, ...(stage ? [e.stageX ?? '', e.stageY ?? ''] : []), ...(page ? [e.page ?? ''] : [])]);
   return stringify([header, ...rows]);
+}
+
+/**
+ * Decodes the image of one manifest row as a Tile (raw counts in the file's dtype).
+ * @throws IslError BAD_INPUT naming `manifest.csv:LINE`, the file and the well when it cannot be read
+ */
+export async function readTile(row: ManifestRow): Promise<Tile> {
+  try {
+    const plane = await readPlane(row.file, { page: row.page ?? 0 });
+    const { well, tileRow, tileCol, channel, z, stageX, stageY } = row;
+    return { well, tileRow, tileCol, channel, z, plane, path: row.file, ...(stageX !== undefined && stageY !== undefined ? { stageX, stageY } : {}) };
+  } catch (e) {
+    const reason = e instanceof IslError && e.file ? e.message.slice(e.file.length + 2) : e instanceof Error ? e.message : String(e);
+    throw new IslError('BAD_INPUT', `${row.path}: ${reason}`, { file: `${MANIFEST}:${row.line}`, well: row.well, cause: e });
+  }
 }

@@ -125,6 +125,13 @@ withShared(test, 'isl-condition-b-top')('ISL convention on the published well: 1
   t.true(d.entries.every((e) => e.well === 'A4' && e.tileRow === 0 && e.tileCol === 0));
 });
 
+test('an empty dump folder: no layout recognised, nothing written', async (t) => {
+  const root = await tmp();
+  await t.throwsAsync(discover(root), { message: `${root}: no layout recognised: no TileConfiguration.txt and no ISL-convention names among 0 image files; pass --template (e.g. '{well}_r{row}_c{col}_z{z}_{channel}.tif') or --tile-config` });
+  t.deepEqual(await readdir(root), []);
+  await rm(root, { recursive: true });
+});
+
 test('parseTileConfiguration: 2-D and 3-D lines, comments; malformed line names file:line', (t) => {
   const ok = parseTileConfiguration('# c\ndim = 2\n\na.tif; ; (0.0, 0.0)\nb.tif; ; (460.5, -3.25)\nc.tif; ; (1, 2, 3)\n');
   t.deepEqual(ok, [{ name: 'a.tif', x: 0, y: 0 }, { name: 'b.tif', x: 460.5, y: -3.25 }, { name: 'c.tif', x: 1, y: 2 }]);
@@ -137,6 +144,7 @@ test('TileConfiguration naming a missing file fails with the file named', async 
   await writePng(join(root, 'a.png'), tile(1));
   await writeFile(join(root, 'TileConfiguration.txt'), 'dim = 2\na.png; ; (0, 0)\nb.png; ; (6, 0)\n');
   await t.throwsAsync(discover(root, { channel: 'X' }), { message: `${join(root, 'TileConfiguration.txt')}: names 1 file not found under ${root}: b.png` });
+  t.deepEqual((await readdir(root)).sort(), ['TileConfiguration.txt', 'a.png'], 'no partial output');
   await rm(root, { recursive: true });
 });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { plane, type Plane } from '../../io/image.ts';
 import { writeTiff } from '../../io/write.ts';
-import { readDump, formatManifest, type ManifestEntry } from '../../io/manifest.ts';
+import { readDump, readTile, formatManifest, type ManifestEntry } from '../../io/manifest.ts';
 import { IslError } from '../../io/errors.ts';
 
 const SIZE = 16;
@@ -166,5 +166,20 @@ test('a malformed number fails only its well', async (t) => {
   const d = await readDump(root);
   t.true(d.wells.has('B2'));
   t.regex(d.badWells.get('A1')!.message, /^manifest\.csv:3: z must be a non-negative integer but is "x" \(raw\/A1_c0_z1_PHASE_CONTRAST\.tif\)/);
+  await rm(root, { recursive: true });
+});
+
+test('readTile decodes a row as a Tile and names manifest.csv:LINE when the file went bad later', async (t) => {
+  const { root, entries } = await makeDump();
+  const d = await readDump(root);
+  const row = d.wells.get('B2')!.positions[1].channels.get('PHASE_CONTRAST')![1];
+  const tl = await readTile(row);
+  t.like(tl, { well: 'B2', tileRow: 0, tileCol: 1, channel: 'PHASE_CONTRAST', z: 1, stageX: 14, stageY: 0, path: row.file });
+  t.is(tl.plane.dtype, 'uint16');
+  t.is(tl.plane.data[17], 17);
+  await rm(row.file);
+  const e = await t.throwsAsync(readTile(row), { instanceOf: IslError });
+  t.is(e?.message, `manifest.csv:${lineOf(entries, row.path)}: ${row.path}: file not found`);
+  t.is(e?.well, 'B2');
   await rm(root, { recursive: true });
 });

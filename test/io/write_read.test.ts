@@ -202,3 +202,18 @@ test('readPlane reads tiled LZW and deflate TIFFs (written by libvips) exactly',
   }
   await rm(dir, { recursive: true });
 });
+
+test('BigTIFF pages (used past 4 GiB) decode in sharp and geotiff', async (t) => {
+  const { encodeTiffFile } = await import('../../io/tiff_encode.ts');
+  const dir = await tmp();
+  const f = join(dir, 'big.tif');
+  const a = ramp('uint16', 2);
+  const b = ramp('float32', 3);
+  await encodeTiffFile(f, [a, b], { bigTiff: true, compression: 'deflate', description: 'hello' });
+  const head = await readFile(f);
+  t.is(head.readUInt16LE(2), 43, 'BigTIFF magic');
+  same(t, (await readPlane(f, { page: 0 })).data, a.data, 'page 0 via sharp');
+  same(t, (await readPlane(f, { page: 1 })).data, b.data, 'page 1 via sharp');
+  same(t, await geotiffPage(f, 1), b.data, 'page 1 via geotiff');
+  await rm(dir, { recursive: true });
+});
