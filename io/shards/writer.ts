@@ -49,24 +49,110 @@ const MiB = 1 << 20;
 /** Arrow binary offsets are int32: keep every batch column well below 2 GiB. */
 const MAX_ROW_GROUP_BYTES = 1024 * MiB;
 
+/**
+ * One binary column of a row group in Arrow's layout: values back to back in one buffer with int32
+ * offsets, nulls empty. Patches are copied in once; Parquet gets views, Arrow the buffers as they are.
+ */
+class BlobColumn {
+  data: Uint8Array;
+  offsets: Int32Array;
+  valid: Uint8Array;
+  rows = 0;
+  nulls = 0;
+  constructor(bytes: number, rows: number) {
+    this.data = new Uint8Array(bytes);
+    this.offsets = new Int32Array(rows + 1);
+    this.valid = new Uint8Array(rows);
+  }
+  push(v: ArrayBufferView | null): void {
+    const end = this.offsets[this.rows];
+    const n = v ? v.byteLength : 0;
+    if (this.rows + 1 >= this.offsets.length) {
+      this.offsets = grow(this.offsets, 2 * this.offsets.length);
+      this.valid = grow(this.valid, 2 * this.valid.length + 1);
+    }
+    if (end + n > this.data.length) {
+      if (end + n > 0x7fffffff) throw new RangeError('Arrow binary column over 2 GiB in one batch: lower rowGroupBytes');
+      this.data = grow(this.data, Math.min(0x7fffffff, Math.max(2 * this.data.length, end + n)));
+    }
+    if (v) this.data.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), end);
+    else this.nulls++;
+    this.valid[this.rows] = v ? 1 : 0;
+    this.offsets[++this.rows] = end + n;
+  }
+  /** Views of the values (null where absent), valid until `clear`. */
+  values(): (Uint8Array | null)[] {
+    return Array.from({ length: this.rows }, (_, i) => (this.valid[i] ? this.data.subarray(this.offsets[i], this.offsets[i + 1]) : null));
+  }
+  get bytes(): number {
+    return this.offsets[this.rows];
+  }
+  clear(): void {
+    this.rows = 0;
+    this.nulls = 0;
+  }
+}
+
+function grow<T extends Uint8Array | Int32Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length);
+  b.set(a);
+  return b;
+}
+
 /** Patches of one row group, column by column, as they will be written. */
 class RowBuffer {
   wells: string[] = [];
   ys: number[] = [];
   xs: number[] = [];
   splits: string[] = [];
-  inputs: Uint8Array[] = [];
-  inputMasks: Uint8Array[] = [];
-  labels: (Uint8Array | null)[][];
-  masks: (Uint8Array | null)[][];
+  readonly input: BlobColumn;
+  readonly inputMask: BlobColumn;
+  readonly labels: BlobColumn[];
+  readonly masks: BlobColumn[];
+  /** Payload bytes buffered (blobs and strings). */
   bytes = 0;
-  constructor(readonly labelCount: number) {
-    this.labels = Array.from({ length: labelCount }, () => []);
-    this.masks = Array.from({ length: labelCount }, () => []);
+  /** @param rows expected rows per group: buffers are sized for them once and reused for every group. */
+  constructor(readonly meta: ShardMeta, rows: number) {
+    const n = meta.patch_size * meta.patch_size;
+    this.input = new BlobColumn(rows * 2 * meta.z_count * n, rows);
+    this.inputMask = new BlobColumn(rows * meta.z_count, rows);
+    this.labels = meta.labels.map(() => new BlobColumn(rows * 2 * n, rows));
+    this.masks = meta.labels.map(() => new BlobColumn(rows * n, rows));
   }
   get rows(): number {
     return this.wells.length;
   }
+  /** Copies a (validated) patch in; `ones` / `zOnes` stand for absent masks. */
+  push(p: ShardPatch, ones: Uint8Array, zOnes: Uint8Array): void {
+    this.wells.push(p.well);
+    this.ys.push(p.y);
+    this.xs.push(p.x);
+    this.splits.push(p.split);
+    this.input.push(p.input);
+    this.inputMask.push(p.inputMask ?? zOnes);
+    this.meta.labels.forEach((name, i) => {
+      const l = p.labels.get(name);
+      this.labels[i].push(l ? l.data : null);
+      this.masks[i].push(l ? (l.mask ?? ones) : null);
+    });
+    this.bytes += patchBytes(p, this.meta) + p.well.length + p.split.length + 8;
+  }
+  clear(): void {
+    this.wells = [];
+    this.ys = [];
+    this.xs = [];
+    this.splits = [];
+    for (const c of [this.input, this.inputMask, ...this.labels, ...this.masks]) c.clear();
+    this.bytes = 0;
+  }
+}
+
+/** Blob bytes a patch adds (absent labels add none). */
+function patchBytes(p: ShardPatch, meta: ShardMeta): number {
+  const n = meta.patch_size * meta.patch_size;
+  let s = 2 * meta.z_count * n + meta.z_count;
+  for (const name of meta.labels) if (p.labels.has(name)) s += 3 * n;
+  return s;
 }
 
 /** One open shard file in one format. */
@@ -78,8 +164,8 @@ interface ShardSink {
   finish(): Promise<void>;
   /** Closes without finishing (the temp file is then deleted by the caller). */
   abort(): Promise<void>;
-  /** Upper estimate of the bytes `rows` will add once written, and of the footer for `groups` groups. */
-  estimateGroup(rows: RowBuffer): number;
+  /** Upper estimate of the bytes a group of `rows` rows with `payload` blob and string bytes adds once written, and of the footer for `groups` groups. */
+  estimateGroup(rows: number, payload: number): number;
   estimateFooter(groups: number): number;
 }
 
@@ -109,7 +195,8 @@ export class ShardWriter {
     this.n = meta.patch_size * meta.patch_size;
     this.ones = new Uint8Array(this.n).fill(1);
     this.zOnes = new Uint8Array(meta.z_count).fill(1);
-    this.buffer = new RowBuffer(meta.labels.length);
+    // Rows per group: the group is flushed once its payload reaches rowGroupBytes.
+    this.buffer = new RowBuffer(meta, Math.ceil(rowGroupBytes / (2 * meta.z_count * this.n + meta.z_count)) + 1);
   }
 
   /**
@@ -152,34 +239,19 @@ export class ShardWriter {
     if (this.closed) throw new IslError('BAD_OPTION', 'ShardWriter.write called after close() or abort()');
     this.check(patch);
     const b = this.buffer;
-    b.wells.push(patch.well);
-    b.ys.push(patch.y);
-    b.xs.push(patch.x);
-    b.splits.push(patch.split);
-    b.inputs.push(bytesOf(patch.input));
-    b.inputMasks.push(patch.inputMask ? patch.inputMask.slice() : this.zOnes);
-    for (const [i, label] of this.meta.labels.entries()) {
-      const l = patch.labels.get(label);
-      b.labels[i].push(l ? bytesOf(l.data) : null);
-      b.masks[i].push(l ? (l.mask ? l.mask.slice() : this.ones) : null);
+    const f = this.file;
+    if (f) {
+      // Start a new file first when this row would push the current one past maxBytes.
+      const add = patchBytes(patch, this.meta) + patch.well.length + patch.split.length + 8;
+      const projected = f.sink.written + f.sink.estimateGroup(b.rows + 1, b.bytes + add) + f.sink.estimateFooter(f.groups + 1);
+      if (projected > this.maxBytes && f.rows + b.rows > 0) {
+        await this.flushGroup();
+        await this.finishFile();
+      }
     }
-    b.bytes += rowBytes(b, b.rows - 1);
-
     if (!this.file) await this.openFile();
-    const f = this.file!;
-    const projected = f.sink.written + f.sink.estimateGroup(b) + f.sink.estimateFooter(f.groups + 1);
-    if (projected > this.maxBytes && b.rows > 1) {
-      // Flush all but the new row into this file, then start the next file with it.
-      const last = takeLast(b);
-      await this.flushGroup();
-      await this.finishFile();
-      this.buffer = last;
-      await this.openFile();
-    } else if (projected > this.maxBytes && f.rows > 0) {
-      await this.finishFile();
-      await this.openFile();
-    }
-    if (this.buffer.bytes >= this.rowGroupBytes) await this.flushGroup();
+    b.push(patch, this.ones, this.zOnes);
+    if (b.bytes >= this.rowGroupBytes) await this.flushGroup();
   }
 
   /** Writes what is buffered, finishes the last file and returns every file written (in order). */
@@ -238,18 +310,19 @@ export class ShardWriter {
   }
 
   private async flushGroup(): Promise<void> {
-    const rows = this.buffer;
-    this.buffer = new RowBuffer(this.meta.labels.length);
-    if (!rows.rows) return;
+    const b = this.buffer;
+    if (!b.rows) return;
     const f = this.file!;
     try {
-      await f.sink.writeGroup(rows);
+      // Resolves once the group's bytes are on their way to disk, so the buffer can be reused.
+      await f.sink.writeGroup(b);
     } catch (e) {
       await this.abort();
       throw new IslError('BAD_INPUT', `writing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
     }
-    f.rows += rows.rows;
+    f.rows += b.rows;
     f.groups++;
+    b.clear();
   }
 
   private async finishFile(): Promise<void> {
@@ -264,44 +337,6 @@ export class ShardWriter {
     this.file = undefined;
     this.files.push({ path: f.path, rows: f.rows, bytes: (await stat(f.path)).size });
   }
-}
-
-/** A copy of a typed array's bytes (little-endian on this CPU, checked at load). */
-function bytesOf(a: Uint16Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
-}
-
-/** Removes the last row from `b` and returns it as a new one-row buffer. */
-function takeLast(b: RowBuffer): RowBuffer {
-  const r = new RowBuffer(b.labelCount);
-  r.wells.push(b.wells.pop()!);
-  r.ys.push(b.ys.pop()!);
-  r.xs.push(b.xs.pop()!);
-  r.splits.push(b.splits.pop()!);
-  r.inputs.push(b.inputs.pop()!);
-  r.inputMasks.push(b.inputMasks.pop()!);
-  for (let i = 0; i < b.labelCount; i++) {
-    r.labels[i].push(b.labels[i].pop()!);
-    r.masks[i].push(b.masks[i].pop()!);
-  }
-  const moved = rowBytes(r, 0);
-  r.bytes = moved;
-  b.bytes -= moved;
-  return r;
-}
-
-/** Blob and string bytes of row i. */
-function rowBytes(b: RowBuffer, i: number): number {
-  let s = b.inputs[i].byteLength + b.inputMasks[i].byteLength + b.wells[i].length + 16;
-  for (let l = 0; l < b.labelCount; l++) s += (b.labels[l][i]?.byteLength ?? 0) + (b.masks[l][i]?.byteLength ?? 0);
-  return s;
-}
-
-/** Exact payload bytes of a buffer plus `perValue` bytes of framing for each of its `columns` values. */
-function payload(b: RowBuffer, perValue: number, columns: number): number {
-  let s = 0;
-  for (let i = 0; i < b.rows; i++) s += rowBytes(b, i);
-  return s + b.rows * columns * perValue;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -352,11 +387,11 @@ class ParquetSink implements ShardSink {
       { name: 'y', data: Int32Array.from(b.ys) },
       { name: 'x', data: Int32Array.from(b.xs) },
       { name: 'split', data: b.splits },
-      { name: 'input', data: b.inputs, ...blob },
-      { name: 'input_mask', data: b.inputMasks, ...blob },
+      { name: 'input', data: b.input.values(), ...blob },
+      { name: 'input_mask', data: b.inputMask.values(), ...blob },
       ...this.meta.labels.flatMap((l, i) => [
-        { name: labelColumn(l), data: b.labels[i], ...blob },
-        { name: maskColumn(l), data: b.masks[i], ...blob },
+        { name: labelColumn(l), data: b.labels[i].values(), ...blob },
+        { name: maskColumn(l), data: b.masks[i].values(), ...blob },
       ]),
     ];
     await this.pw.write({ columnData, rowGroupSize: b.rows });
@@ -368,9 +403,9 @@ class ParquetSink implements ShardSink {
   async abort(): Promise<void> {
     await this.fh.close();
   }
-  estimateGroup(b: RowBuffer): number {
+  estimateGroup(rows: number, payload: number): number {
     // 4-byte length prefix per value, a page header (<= 64 B) per 1 MiB page, one per column chunk at least.
-    const body = payload(b, 4, this.columns);
+    const body = payload + rows * this.columns * 4;
     return body + Math.ceil(body / MiB) * 64 + this.columns * 256;
   }
   estimateFooter(groups: number): number {
@@ -445,9 +480,9 @@ class ArrowSink implements ShardSink {
     this.w.chunks = [];
     if (chunks.length) await this.fh.writev(chunks);
   }
-  estimateGroup(b: RowBuffer): number {
+  estimateGroup(rows: number, payload: number): number {
     // int32 offsets per value, 8-byte padding and a validity bitmap per buffer, message header.
-    return payload(b, 4, this.columns) + this.columns * (3 * 8 + Math.ceil(b.rows / 8) + 8) + 1024 + this.columns * 64;
+    return payload + rows * this.columns * 4 + this.columns * (3 * 8 + Math.ceil(rows / 8) + 8) + 1024 + this.columns * 64;
   }
   estimateFooter(groups: number): number {
     // The schema is written at the start and again in the footer, with one 24-byte block per batch.
@@ -455,15 +490,15 @@ class ArrowSink implements ShardSink {
   }
 }
 
-/** One Arrow record batch of buffered rows. */
+/** One Arrow record batch of buffered rows (sharing the buffer's memory). */
 function recordBatch(schema: Schema, meta: ShardMeta, b: RowBuffer): RecordBatch {
   const children: Data[] = [
     utf8Data(b.wells),
     int32Data(b.ys),
     int32Data(b.xs),
     utf8Data(b.splits),
-    binaryData(b.inputs),
-    binaryData(b.inputMasks),
+    binaryData(b.input),
+    binaryData(b.inputMask),
     ...meta.labels.flatMap((_, i) => [binaryData(b.labels[i]), binaryData(b.masks[i])]),
   ];
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: b.rows, nullCount: 0, children }));
@@ -471,25 +506,13 @@ function recordBatch(schema: Schema, meta: ShardMeta, b: RowBuffer): RecordBatch
 
 /**
  * The patches as one apache-arrow RecordBatch with the shard schema (for in-memory use, e.g. handing
- * shards to another Arrow consumer). Patches are not validated against `meta` here.
+ * shards to another Arrow consumer). Patches are copied but not validated against `meta`.
  */
 export function shardRecordBatch(meta: ShardMeta, patches: readonly ShardPatch[]): RecordBatch {
-  const b = new RowBuffer(meta.labels.length);
-  const n = meta.patch_size * meta.patch_size;
-  const ones = new Uint8Array(n).fill(1);
-  for (const p of patches) {
-    b.wells.push(p.well);
-    b.ys.push(p.y);
-    b.xs.push(p.x);
-    b.splits.push(p.split);
-    b.inputs.push(new Uint8Array(p.input.buffer, p.input.byteOffset, p.input.byteLength));
-    b.inputMasks.push(p.inputMask ?? new Uint8Array(meta.z_count).fill(1));
-    meta.labels.forEach((l, i) => {
-      const x = p.labels.get(l);
-      b.labels[i].push(x ? new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength) : null);
-      b.masks[i].push(x ? (x.mask ?? ones) : null);
-    });
-  }
+  const b = new RowBuffer(meta, patches.length);
+  const ones = new Uint8Array(meta.patch_size * meta.patch_size).fill(1);
+  const zOnes = new Uint8Array(meta.z_count).fill(1);
+  for (const p of patches) b.push(p, ones, zOnes);
   return recordBatch(arrowSchema(meta), meta, b);
 }
 
@@ -510,39 +533,19 @@ export function arrowSchema(meta: ShardMeta): Schema {
 const encoder = new TextEncoder();
 
 function utf8Data(values: readonly string[]): Data<Utf8> {
-  return varData(new Utf8(), values.map((s) => encoder.encode(s)));
+  const c = new BlobColumn(values.reduce((n, v) => n + 3 * v.length, 0), values.length);
+  for (const v of values) c.push(encoder.encode(v));
+  return makeData({ type: new Utf8(), length: c.rows, nullCount: 0, valueOffsets: c.offsets.subarray(0, c.rows + 1), data: c.data.subarray(0, c.bytes) });
 }
 
-function binaryData(values: readonly (Uint8Array | null)[]): Data<Binary> {
-  return varData(new Binary(), values);
-}
-
-/** One variable-width Arrow column (offsets + concatenated bytes + validity bitmap when nulls). */
-function varData<T extends Utf8 | Binary>(type: T, values: readonly (Uint8Array | null)[]): Data<T> {
-  const n = values.length;
-  const offsets = new Int32Array(n + 1);
-  let total = 0;
-  let nulls = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v) total += v.byteLength;
-    else nulls++;
-    if (total > 0x7fffffff) throw new RangeError('Arrow binary column over 2 GiB in one batch: lower rowGroupBytes');
-    offsets[i + 1] = total;
-  }
-  const bytes = new Uint8Array(total);
+/** A binary column's Arrow data: its buffers as they are, plus a validity bitmap when it has nulls. */
+function binaryData(c: BlobColumn): Data<Binary> {
   let nullBitmap: Uint8Array | undefined;
-  if (nulls) nullBitmap = new Uint8Array(Math.ceil(n / 8));
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v) {
-      bytes.set(v, offsets[i]);
-      if (nullBitmap) nullBitmap[i >> 3] |= 1 << (i & 7);
-    }
+  if (c.nulls) {
+    nullBitmap = new Uint8Array(Math.ceil(c.rows / 8));
+    for (let i = 0; i < c.rows; i++) if (c.valid[i]) nullBitmap[i >> 3] |= 1 << (i & 7);
   }
-  const props = { length: n, nullCount: nulls, nullBitmap, valueOffsets: offsets, data: bytes };
-  // Two calls so each matches one of makeData's overloads.
-  return (type instanceof Utf8 ? makeData({ type, ...props }) : makeData({ type: type as Binary, ...props })) as Data<T>;
+  return makeData({ type: new Binary(), length: c.rows, nullCount: c.nulls, nullBitmap, valueOffsets: c.offsets.subarray(0, c.rows + 1), data: c.data.subarray(0, c.bytes) });
 }
 
 function int32Data(values: readonly number[]): Data<Int32> {

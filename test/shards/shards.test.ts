@@ -97,7 +97,17 @@ for (const format of ['parquet', 'arrow'] as const) {
     const names = (await readdir(dir)).sort();
     t.deepEqual(names, files.map((_, i) => `shard-${String(i).padStart(5, '0')}.${format}`));
     const all = await collect(readPatches(dir, { readers: 3, shuffleBuffer: 5, seed: 1 }));
-    t.deepEqual(all.map((p) => `${p.well}:${p.y}:${p.x}`).sort(), patches.map((p) => `${p.well}:${p.y}:${p.x}`).sort());
+    const key = (p: { well: string; y: number; x: number }) => `${p.well}:${p.y}:${p.x}`;
+    t.deepEqual(all.map(key).sort(), patches.map(key).sort());
+    // Values survive the reuse of the writer's row-group buffers across groups and files.
+    const byKey = new Map(patches.map((p) => [key(p), p]));
+    let bad = 0;
+    for (const p of all) {
+      const src = byKey.get(key(p))!;
+      for (let k = 0; k < src.input.length; k++) if (p.input[k] !== Math.fround(src.input[k] / 65535)) bad++;
+      for (const [name, l] of src.labels) for (let k = 0; k < P * P; k++) if (p.labels.get(name)!.data[k] !== Math.fround(l.data[k] / 65535)) bad++;
+    }
+    t.is(bad, 0);
   });
 }
 
