@@ -107,8 +107,10 @@ export async function readPlane(path: string, opts: ReadPlaneOptions = {}): Prom
     const space = grey1 ? (depth === 'ushort' ? 'grey16' : 'b-w') : depth === 'ushort' ? 'rgb16' : 'srgb';
     const { data, info } = await open(path, page).toColourspace(space).raw({ depth }).toBuffer({ resolveWithObject: true });
     const { width, height, channels } = info;
-    // Copy out of sharp's Buffer (pooled, maybe unaligned) into an owned, aligned typed array.
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    // Use sharp's buffer in place when it owns its whole ArrayBuffer (large outputs); copy small
+    // pooled ones, so planes can be transferred to workers without detaching shared memory.
+    const owned = data.byteOffset === 0 && data.buffer.byteLength === data.byteLength;
+    const bytes = owned ? new Uint8Array(data.buffer) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
     const all = dtype === 'uint8' ? bytes : dtype === 'uint16' ? new Uint16Array(bytes.buffer) : new Float32Array(bytes.buffer);
     if (channels === 1) return plane(dtype, width, height, all);
     const grey =
