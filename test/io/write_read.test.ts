@@ -8,6 +8,7 @@ import { plane, type Plane } from '../../io/image.ts';
 import { writeTiff, writePng, writeCanonicalPng, writeOmeTiff } from '../../io/write.ts';
 import { readPlane, pageCount, imageInfo } from '../../io/read.ts';
 import { IslError } from '../../io/errors.ts';
+import { sharedDataset, withShared } from '../helpers/shared.ts';
 
 const W = 37; // odd sizes catch stride and strip-boundary bugs
 const H = 23;
@@ -216,4 +217,13 @@ test('BigTIFF pages (used past 4 GiB) decode in sharp and geotiff', async (t) =>
   same(t, (await readPlane(f, { page: 1 })).data, b.data, 'page 1 via sharp');
   same(t, await geotiffPage(f, 1), b.data, 'page 1 via geotiff');
   await rm(dir, { recursive: true });
+});
+
+withShared(test, 'wsi-brain')('real Fiji TIFFs: 16-bit tile with a malformed ImageJ ColorMap tag and a float32 flat-field read exactly', async (t) => {
+  const dir = sharedDataset('wsi-brain')!;
+  for (const [name, dtype] of [['C3-BrainSection0001.tif', 'uint16'], ['basic-reference-flatfield.tif', 'float32']] as const) {
+    const p = await readPlane(join(dir, name));
+    t.is(p.dtype, dtype);
+    same(t, p.data, await geotiffPage(join(dir, name)), `${name} equals the geotiff decode`);
+  }
 });
