@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
@@ -259,4 +259,23 @@ test('reader: wrong schema version, patch size, z count or blob size is an error
   await t.throwsAsync(collect(readPatches(dir, { patchSize: 32 })), { message: `${first}: has patch_size 16 but 32 was expected; reshard with --patch-size 32 or train with 16` });
   await t.throwsAsync(collect(readPatches(dir, { zCount: 13 })), { message: `${first}: has z_count 3 but 13 was expected` });
   await t.throwsAsync(readShardMeta(join(dir, 'missing')), { message: /missing: cannot list shard folder/ });
+});
+
+test('reader: an Arrow shard with another patch size or schema version is an error naming the file', async (t) => {
+  const dir = await tempDir(t);
+  const other = await tempDir(t);
+  const well = syntheticWell('A1', { width: 40, height: 40 });
+  await writeAll(dir, 'arrow', testMeta(), [cutPatch(well, { y: 0, x: 0 }, { patchSize: P, split: 'train' })]);
+  await writeAll(other, 'arrow', testMeta({ patch_size: 32 }), [cutPatch(well, { y: 0, x: 0 }, { patchSize: 32, split: 'train' })]);
+  const second = join(dir, 'shard-00001.arrow');
+  await rename(join(other, 'shard-00000.arrow'), second);
+  await t.throwsAsync(collect(readPatches(dir)), { message: `${second}: has patch_size 32 but ${join(dir, 'shard-00000.arrow')} has 16; shards of one folder must come from one preprocess run` });
+  // Same bytes with the version digit in the schema metadata changed ("schema_version":1 -> 7, same length).
+  const bytes = await readFile(second);
+  const at = bytes.indexOf('"schema_version":1');
+  t.true(at > 0);
+  let i = at;
+  while ((i = bytes.indexOf('"schema_version":1', i)) >= 0) bytes[i + 17] = 0x37;
+  await writeFile(second, bytes);
+  await t.throwsAsync(readShardMeta(dir), { message: `${second}: has shard schema_version 7 but this reader supports 1; rewrite the shards with this version of preprocess` });
 });
