@@ -18,7 +18,7 @@ import { Binary, Field, Int32, makeData, RecordBatch, RecordBatchFileWriter, Sch
 import { badOption, IslError } from '../errors.ts';
 import { tempPathFor } from '../atomic.ts';
 import {
-  LABEL_NAME_PATTERN, META_KEY, SCHEMA_VERSION, SHARD_FILE_PATTERN, SHARD_FORMATS, SPLITS, ShardMetaSchema,
+  META_KEY, SCHEMA_VERSION, SHARD_FILE_PATTERN, SHARD_FORMATS, SPLITS, ShardMetaSchema,
   labelColumn, maskColumn, rowBlobBytes, shardFileName, zodIssues,
   type ShardFormat, type ShardMeta, type ShardPatch,
 } from './schema.ts';
@@ -171,8 +171,9 @@ interface ShardSink {
 
 /**
  * Streams patches into bounded-size shard files `dir/shard-00000.parquet`, `shard-00001...`.
- * Use `ShardWriter.create`, then `write` each patch and `close` once; `abort` on failure.
- * Patch arrays are copied, so callers may reuse them after `write` resolves.
+ * Use `ShardWriter.create`, then `write` each patch (awaiting each call: writes are not
+ * concurrent) and `close` once; `abort` on failure. Patch arrays are copied, so callers may reuse
+ * them after `write` resolves. Memory: about two row groups (`rowGroupBytes`).
  */
 export class ShardWriter {
   private file?: { index: number; path: string; tmp: string; sink: ShardSink; rows: number; groups: number };
