@@ -140,14 +140,14 @@ function safeRelative(p: string, line: number): string {
   return n;
 }
 
-interface Parsed {
+export interface ParsedManifest {
   rows: ManifestRow[];
   /** Per-well errors found while parsing (bad numbers in a row). */
   errors: Map<string, IslError[]>;
 }
 
 /** Parses manifest.csv text: throws for dump-wide problems, collects row problems per well. */
-export function parseManifest(text: string, root: string): Parsed {
+export function parseManifest(text: string, root: string): ParsedManifest {
   let records: { record: string[]; info: { lines: number } }[];
   try {
     records = parse(text, { info: true, skip_empty_lines: true, trim: true, bom: true }) as unknown as { record: string[]; info: { lines: number } }[];

@@ -106,7 +106,7 @@ interface OmeGroup {
  * The OME-XML for `images` (each a list of channels of equal z-count), pages stored image after
  * image, channel after channel, z fastest (DimensionOrder XYZCT).
  */
-export function omeXml(images: readonly OmeGroup[][], width: number, height: number, opts: OmeTiffOptions = {}): string {
+function omeXml(images: readonly OmeGroup[][], width: number, height: number, opts: OmeTiffOptions = {}): string {
   const phys =
     (opts.pixelSizeUm !== undefined ? ` PhysicalSizeX="${opts.pixelSizeUm}" PhysicalSizeY="${opts.pixelSizeUm}"` : '') +
     (opts.zStepUm !== undefined ? ` PhysicalSizeZ="${opts.zStepUm}"` : '');
