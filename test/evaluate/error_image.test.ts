@@ -1,8 +1,7 @@
 import test from 'ava';
 import sharp from 'sharp';
 import { plane } from '../../io/image.ts';
-import { errorImage, greyPng, rgbPng } from '../../transforms/evaluate/error_image.ts';
-import { displayGain, topLeftCrop } from '../../transforms/evaluate/crop.ts';
+import { errorImage, greyPng, rgbPng, displayGain, topLeftCrop } from '../../transforms/evaluate/index.ts';
 
 test('errorImage: agreement grey/white, false positive magenta, false negative teal', (t) => {
   const truth = plane('float32', 4, 1, Float32Array.from([1, 0.4, 0, 1]));

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { plane, type Plane } from '../../io/image.ts';
 import { evaluate } from '../../pipelines/evaluate.ts';
 import type { Metrics } from '../../pipelines/report/metrics.ts';
-import { pearson } from '../../transforms/evaluate/pearson.ts';
+import { pearson } from '../../transforms/evaluate/index.ts';
 import { diskImage, predictionWithErrors, TRUE_DISKS, W, H } from './synth.ts';
 import { writeWell } from './wells.ts';
 

@@ -1,8 +1,7 @@
 import test from 'ava';
 import sharp from 'sharp';
 import { plane } from '../../io/image.ts';
-import { jointHistogram } from '../../transforms/evaluate/joint_histogram.ts';
-import { heatmapPng, heatmapSvg } from '../../transforms/evaluate/heatmap.ts';
+import { jointHistogram, heatmapPng, heatmapSvg } from '../../transforms/evaluate/index.ts';
 
 test('jointHistogram: bins of 0.1, counts per 1,000, row = predicted, column = true', (t) => {
   // 10 pixels: 5 at (true 0.05, pred 0.05), 3 at (true 0.95, pred 0.15), 1 at (1.0, 1.0), 1 at (-0.2, 0.55)

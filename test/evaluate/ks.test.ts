@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ksTwoSample } from '../../transforms/evaluate/ks.ts';
+import { ksTwoSample } from '../../transforms/evaluate/index.ts';
 
 // Reference values from scipy 1.17.1 `scipy.stats.ks_2samp` on the same data (Debian python3-scipy).
 

@@ -1,8 +1,7 @@
 import test from 'ava';
 import { plane } from '../../io/image.ts';
 import { rng } from '../../fixtures/random.ts';
-import { pearson } from '../../transforms/evaluate/pearson.ts';
-import { ceilingFromNoiseSd, ceilingFromReplicates } from '../../transforms/evaluate/noise_ceiling.ts';
+import { pearson, ceilingFromNoiseSd, ceilingFromReplicates } from '../../transforms/evaluate/index.ts';
 
 const N = 256 * 256;
 const SIGMA = 0.08;

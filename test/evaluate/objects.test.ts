@@ -1,8 +1,6 @@
 import test from 'ava';
 import type { Plane } from '../../io/image.ts';
-import { connectedComponents } from '../../transforms/evaluate/components.ts';
-import { matchObjects } from '../../transforms/evaluate/objects.ts';
-import { segmentNuclei } from '../../transforms/evaluate/segment.ts';
+import { connectedComponents, matchObjects, segmentNuclei } from '../../transforms/evaluate/index.ts';
 import { diskImage, predictionWithErrors, TRUE_DISKS, W, H } from './synth.ts';
 
 function binaryLabels(p: Plane<'float32'>) {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { plane } from '../../io/image.ts';
 import { rng } from '../../fixtures/random.ts';
-import { pearson, sampledPearson } from '../../transforms/evaluate/pearson.ts';
+import { pearson, sampledPearson } from '../../transforms/evaluate/index.ts';
 
 function noisyPair(n: number, noiseSd: number, seed: number) {
   const g = rng(seed);

@@ -12,8 +12,7 @@ import { readCanonicalWell } from '../../io/canonical.ts';
 import type { Plane } from '../../io/image.ts';
 import { rng } from '../../fixtures/random.ts';
 import { evaluate } from '../../pipelines/evaluate.ts';
-import { gaussianBlur } from '../../transforms/evaluate/smooth.ts';
-import { pearson } from '../../transforms/evaluate/pearson.ts';
+import { gaussianBlur, pearson } from '../../transforms/evaluate/index.ts';
 import { writeWell } from './wells.ts';
 
 const DATA = 'isl-condition-b-top';

@@ -1,9 +1,6 @@
 import test from 'ava';
 import { plane } from '../../io/image.ts';
-import { otsuThreshold } from '../../transforms/evaluate/otsu.ts';
-import { connectedComponents, objectAreas } from '../../transforms/evaluate/components.ts';
-import { distanceTransform } from '../../transforms/evaluate/distance.ts';
-import { segmentNuclei } from '../../transforms/evaluate/segment.ts';
+import { otsuThreshold, connectedComponents, objectAreas, distanceTransform, segmentNuclei } from '../../transforms/evaluate/index.ts';
 import { diskGrid, diskImage } from './synth.ts';
 
 test('otsuThreshold: separates two intensity levels; equals the hand-computed optimum', (t) => {

@@ -23,8 +23,11 @@ export interface Labels {
 export function connectedComponents(mask: ArrayLike<number>, width: number, height: number, connectivity: 4 | 8 = 8): Labels {
   if (mask.length !== width * height) throw new RangeError(`Expected a mask of ${width * height} pixels for ${width}x${height} but received ${mask.length}`);
   if (connectivity !== 4 && connectivity !== 8) throw new RangeError(`Expected 4 or 8 for connectivity but received ${connectivity}`);
-  const provisional = new Int32Array(width * height);
-  const parent: number[] = [0];
+  const n = width * height;
+  const provisional = new Int32Array(n);
+  // At most one provisional label per two pixels in a row can start a run, so n / 2 + 2 suffices.
+  const parent = new Int32Array((n >> 1) + 2);
+  let next = 1;
   const find = (a: number): number => {
     while (parent[a] !== a) {
       parent[a] = parent[parent[a]];
@@ -33,39 +36,40 @@ export function connectedComponents(mask: ArrayLike<number>, width: number, heig
     return a;
   };
   const union = (a: number, b: number): number => {
+    if (a === b) return a;
     const ra = find(a);
     const rb = find(b);
     if (ra === rb) return ra;
-    const r = Math.min(ra, rb);
-    parent[Math.max(ra, rb)] = r;
-    return r;
+    if (ra < rb) return (parent[rb] = ra);
+    return (parent[ra] = rb);
   };
+  const diag = connectivity === 8;
   for (let y = 0; y < height; y++) {
+    const row = y * width;
     for (let x = 0; x < width; x++) {
-      const i = y * width + x;
+      const i = row + x;
       if (!mask[i]) continue;
-      let l = 0;
-      const take = (j: number): void => {
-        const m = provisional[j];
-        if (m) l = l ? union(l, m) : m;
-      };
-      if (x > 0) take(i - 1);
+      let l = x > 0 ? provisional[i - 1] : 0;
       if (y > 0) {
-        take(i - width);
-        if (connectivity === 8) {
-          if (x > 0) take(i - width - 1);
-          if (x < width - 1) take(i - width + 1);
+        const up = i - width;
+        let m = provisional[up];
+        if (m) l = l ? union(l, m) : m;
+        if (diag) {
+          if (x > 0 && (m = provisional[up - 1])) l = l ? union(l, m) : m;
+          if (x < width - 1 && (m = provisional[up + 1])) l = l ? union(l, m) : m;
         }
       }
       if (!l) {
-        l = parent.length;
-        parent.push(l);
+        if (next >= parent.length) throw new RangeError('connectedComponents: label table overflow');
+        l = next;
+        parent[next] = next;
+        next++;
       }
       provisional[i] = l;
     }
   }
   // Renumber roots 1..count in order of first appearance.
-  const final = new Int32Array(parent.length);
+  const final = new Int32Array(next);
   let count = 0;
   const out = new Int32Array(width * height);
   for (let i = 0; i < out.length; i++) {

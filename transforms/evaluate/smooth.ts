@@ -23,20 +23,35 @@ export function gaussianBlur(p: Plane<'float32'>, sigma: number): Plane<'float32
     i = ((i % period) + period) % period;
     return i < n ? i : period - 1 - i;
   };
+  // Reflected indices only within r of a border; the interior runs without them.
   const tmp = new Float32Array(w * h);
+  const src = p.data;
   for (let y = 0; y < h; y++) {
+    const row = y * w;
     for (let x = 0; x < w; x++) {
       let acc = 0;
-      for (let j = -r; j <= r; j++) acc += k[j + r] * p.data[y * w + reflect(x + j, w)];
-      tmp[y * w + x] = acc;
+      if (x >= r && x < w - r) for (let j = -r; j <= r; j++) acc += k[j + r] * src[row + x + j];
+      else for (let j = -r; j <= r; j++) acc += k[j + r] * src[row + reflect(x + j, w)];
+      tmp[row + x] = acc;
     }
   }
   const out = plane('float32', w, h);
+  const dst = out.data;
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let acc = 0;
-      for (let j = -r; j <= r; j++) acc += k[j + r] * tmp[reflect(y + j, h) * w + x];
-      out.data[y * w + x] = acc;
+    const row = y * w;
+    if (y >= r && y < h - r) {
+      for (let x = 0; x < w; x++) dst[row + x] = 0;
+      for (let j = -r; j <= r; j++) {
+        const kj = k[j + r];
+        const off = row + j * w;
+        for (let x = 0; x < w; x++) dst[row + x] += kj * tmp[off + x];
+      }
+    } else {
+      for (let x = 0; x < w; x++) {
+        let acc = 0;
+        for (let j = -r; j <= r; j++) acc += k[j + r] * tmp[reflect(y + j, h) * w + x];
+        dst[row + x] = acc;
+      }
     }
   }
   return out;

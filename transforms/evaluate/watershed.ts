@@ -15,7 +15,8 @@
  */
 import type { Labels } from './components.ts';
 
-const NEIGHBOURS_8 = [[-1, -1], [0, -1], [1, -1], [-1, 0], [1, 0], [-1, 1], [0, 1], [1, 1]] as const;
+const DX = [-1, 0, 1, -1, 1, -1, 0, 1];
+const DY = [-1, -1, -1, 0, 0, 1, 1, 1];
 
 /**
  * Splits each object of `labels` along watershed lines of `distance` between basins that are
@@ -55,29 +56,33 @@ export function splitTouching(labels: Labels, distance: Float32Array, depth = 2)
     }
     return a;
   };
-  const roots: number[] = [];
-  for (const i of order) {
+  const roots = new Int32Array(8);
+  const lab = labels.data;
+  for (let o = 0; o < fg; o++) {
+    const i = order[o];
     const x = i % width;
     const y = (i - x) / width;
     const d = distance[i];
-    roots.length = 0;
-    for (const [dx, dy] of NEIGHBOURS_8) {
-      const xx = x + dx;
-      const yy = y + dy;
+    let nr = 0;
+    for (let k = 0; k < 8; k++) {
+      const xx = x + DX[k];
+      const yy = y + DY[k];
       if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
       const j = yy * width + xx;
-      if (parent[j] < 0 || labels.data[j] !== labels.data[i]) continue;
+      if (parent[j] < 0 || lab[j] !== lab[i]) continue;
       const r = find(j);
-      if (!roots.includes(r)) roots.push(r);
+      let seen = false;
+      for (let q = 0; q < nr; q++) if (roots[q] === r) seen = true;
+      if (!seen) roots[nr++] = r;
     }
-    if (roots.length === 0) {
+    if (nr === 0) {
       parent[i] = i;
       peak[i] = d;
       continue;
     }
-    roots.sort((a, b) => peak[b] - peak[a]);
-    const main = roots[0];
-    for (let k = 1; k < roots.length; k++) if (peak[roots[k]] - d < depth) parent[roots[k]] = main;
+    let main = roots[0];
+    for (let q = 1; q < nr; q++) if (peak[roots[q]] > peak[main]) main = roots[q];
+    for (let q = 0; q < nr; q++) if (roots[q] !== main && peak[roots[q]] - d < depth) parent[roots[q]] = main;
     parent[i] = main;
   }
   // The surviving roots are one peak pixel per basin at least `depth` deep: use them as markers
@@ -87,7 +92,8 @@ export function splitTouching(labels: Labels, distance: Float32Array, depth = 2)
   const buckets: number[][] = Array.from({ length: maxSq + 1 }, () => []);
   const heads = new Int32Array(maxSq + 1);
   let count = 0;
-  for (const i of order) {
+  for (let o = 0; o < fg; o++) {
+    const i = order[o];
     if (parent[i] !== i) continue;
     out[i] = ++count;
     buckets[sq[i]].push(i);
@@ -99,12 +105,12 @@ export function splitTouching(labels: Labels, distance: Float32Array, depth = 2)
     const i = buckets[level][heads[level]++];
     const x = i % width;
     const y = (i - x) / width;
-    for (const [dx, dy] of NEIGHBOURS_8) {
-      const xx = x + dx;
-      const yy = y + dy;
+    for (let k = 0; k < 8; k++) {
+      const xx = x + DX[k];
+      const yy = y + DY[k];
       if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
       const j = yy * width + xx;
-      if (out[j] || !labels.data[j] || labels.data[j] !== labels.data[i]) continue;
+      if (out[j] || !lab[j] || lab[j] !== lab[i]) continue;
       out[j] = out[i];
       buckets[sq[j]].push(j);
       if (sq[j] > level) level = sq[j];

@@ -1,0 +1,20 @@
+/** Public surface of the evaluation transforms (pixel- and object-level metrics, report figures). */
+export { pearson, sampledPearson, DEFAULT_PEARSON_SAMPLES, type PearsonResult, type SampledPearsonOptions } from './pearson.ts';
+export { jointHistogram, type JointHistogram } from './joint_histogram.ts';
+export { heatmapSvg, heatmapPng, type HeatmapOptions } from './heatmap.ts';
+export { errorImage, rgbPng, greyPng, FALSE_POSITIVE_RGB, FALSE_NEGATIVE_RGB, type RgbImage } from './error_image.ts';
+export { topLeftCrop, displayGain, DEFAULT_CROP } from './crop.ts';
+export { otsuThreshold } from './otsu.ts';
+export { connectedComponents, objectAreas, type Labels } from './components.ts';
+export { distanceTransform } from './distance.ts';
+export { splitTouching } from './watershed.ts';
+export { gaussianBlur } from './smooth.ts';
+export { segmentNuclei, type SegmentOptions, type Segmentation } from './segment.ts';
+export { matchObjects, type ObjectMatch } from './objects.ts';
+export { objectMeans } from './object_means.ts';
+export { ksTwoSample, KS_EXACT_LIMIT, type KsResult } from './ks.ts';
+export { ceilingFromReplicates, ceilingFromNoiseSd, type NoiseCeiling } from './noise_ceiling.ts';
+export { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from './cell_list.ts';
+export { alignCellList, type CellAlignment } from './cell_alignment.ts';
+export { outlineImage } from './outline.ts';
+export { assertSameShape } from './shape.ts';
