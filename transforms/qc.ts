@@ -7,15 +7,15 @@ import { stackPlane, type Plane, type ZStack } from '../io/image.ts';
 export interface QcThresholds {
   /** Sharpest transmitted plane may be at most this many planes from the centre (default: max(1, depth/4)). */
   readonly focusMaxOffset?: number;
-  /** Largest fraction of transmitted pixels clipped at 0 or 1 after normalization (default 0.01). */
-  readonly maxClippedFraction?: number;
+  /** Largest fraction of raw pixels at the sensor's maximum, per channel (default 0.005). */
+  readonly maxSaturatedFraction?: number;
   /** A tile is empty when its contrast is below this fraction of the well's median tile contrast (default 0.25). */
   readonly emptyTileContrast?: number;
   /** Largest fraction of empty tiles (default 0.5). */
   readonly maxEmptyFraction?: number;
   /** Largest stitching residual RMS, px (default 1). */
   readonly maxResidualPx?: number;
-  /** Smallest label signal-to-background ratio, (p99 - median) / robust sd (default 3). */
+  /** Smallest label signal-to-noise ratio, (p99 - p10) / noise sd (default 5; pure noise gives about 3.6). */
   readonly minLabelSnr?: number;
 }
 
@@ -28,6 +28,8 @@ export interface QcInput {
   readonly expectedLabels: readonly string[];
   /** Tile rectangles on the canvas (from the stitcher), for the empty-tile check. */
   readonly tiles?: readonly { readonly row: number; readonly col: number; readonly x: number; readonly y: number; readonly width: number; readonly height: number }[];
+  /** Fraction of raw pixels at the sensor's maximum, per channel (from the reader). */
+  readonly saturatedFraction?: Readonly<Record<string, number>>;
   /** Stitching residual RMS (px) and tiles far from their stage position. */
   readonly stitch?: { readonly residualRms: number; readonly faults: readonly { row: number; col: number; distancePx: number }[] };
 }
@@ -57,6 +59,19 @@ export function sharpness(p: Plane<'float32'>): number {
 function quantiles(values: Float32Array | number[], qs: number[]): number[] {
   const s = Float32Array.from(values).sort();
   return qs.map((q) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]);
+}
+
+/**
+ * Noise standard deviation from horizontal neighbour differences: for white noise of sd s,
+ * median |I(x+1) - I(x)| = 0.6745 x sqrt(2) x s, while smooth signal barely moves it.
+ */
+export function noiseSd(p: Plane<'float32'>): number {
+  const { width: W, height: H, data: d } = p;
+  const diffs = new Float32Array((W - 1) * H);
+  let k = 0;
+  for (let y = 0; y < H; y++) for (let x = 0; x < W - 1; x++) diffs[k++] = Math.abs(d[y * W + x + 1] - d[y * W + x]);
+  const [m] = quantiles(diffs, [0.5]);
+  return m / (0.6745 * Math.SQRT2);
 }
 
 function rectStd(p: Plane<'float32'>, r: { x: number; y: number; width: number; height: number }): number {
@@ -94,9 +109,11 @@ export function assessWell(input: QcInput, t: QcThresholds = {}): QcVerdict {
 
   let clipped = 0;
   for (const v of st.data) if (v <= 0 || v >= 1) clipped++;
-  const clippedFraction = clipped / st.data.length;
-  metrics.clippedFraction = clippedFraction;
-  if (clippedFraction > (t.maxClippedFraction ?? 0.01)) reasons.push(`saturated: ${(100 * clippedFraction).toFixed(2)}% of transmitted pixels clip at 0 or 1`);
+  metrics.clippedFraction = clipped / st.data.length;
+  for (const [ch, f] of Object.entries(input.saturatedFraction ?? {})) {
+    metrics[`saturated_${ch}`] = f;
+    if (f > (t.maxSaturatedFraction ?? 0.005)) reasons.push(`saturated: ${(100 * f).toFixed(2)}% of raw ${ch} pixels are at the sensor's maximum`);
+  }
 
   if (input.tiles?.length) {
     const mid = stackPlane(st, Math.round(centre));
@@ -116,13 +133,10 @@ export function assessWell(input: QcInput, t: QcThresholds = {}): QcVerdict {
 
   for (const label of input.expectedLabels) if (!input.labels.has(label)) reasons.push(`missing label ${label}`);
   for (const [label, p] of input.labels) {
-    const [q50, q99] = quantiles(p.data, [0.5, 0.99]);
-    const dev = new Float32Array(p.data.length);
-    for (let i = 0; i < dev.length; i++) dev[i] = Math.abs(p.data[i] - q50);
-    const [mad] = quantiles(dev, [0.5]);
-    const snr = (q99 - q50) / Math.max(1.4826 * mad, 1e-6);
+    const [q10, q99] = quantiles(p.data, [0.1, 0.99]);
+    const snr = (q99 - q10) / Math.max(noiseSd(p), 1e-6);
     metrics[`snr_${label}`] = Number(snr.toPrecision(4));
-    if (snr < (t.minLabelSnr ?? 3)) reasons.push(`label ${label} has no signal above background (SNR ${snr.toFixed(2)} < ${t.minLabelSnr ?? 3})`);
+    if (snr < (t.minLabelSnr ?? 5)) reasons.push(`label ${label} has no signal above background (SNR ${snr.toFixed(2)} < ${t.minLabelSnr ?? 5})`);
   }
   return { pass: reasons.length === 0, reasons, warnings, metrics };
 }
