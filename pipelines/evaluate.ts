@@ -15,7 +15,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { badInput, badOption } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { plane, toFloat32, type Plane } from '../io/image.ts';
 import { readPlane } from '../io/read.ts';
 import { parseIslName } from '../io/isl_names.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -28,7 +28,7 @@ import { segmentNuclei, type Segmentation } from '../transforms/evaluate/segment
 import { matchObjects } from '../transforms/evaluate/objects.ts';
 import { ksTwoSample } from '../transforms/evaluate/ks.ts';
 import { outlineImage } from '../transforms/evaluate/outline.ts';
-import { ceilingFromNoiseSd, ceilingFromReplicates, type NoiseCeiling } from '../transforms/evaluate/noise_ceiling.ts';
+import { ceilingFromClean, ceilingFromNoiseSd, ceilingFromReplicates, type NoiseCeiling } from '../transforms/evaluate/noise_ceiling.ts';
 import { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from '../transforms/evaluate/cell_list.ts';
 import { alignCellList } from '../transforms/evaluate/cell_alignment.ts';
 import { objectMeans } from '../transforms/evaluate/object_means.ts';
@@ -204,6 +204,8 @@ function deadByCells(labels: Labels, cellLabels: Labels, cells: readonly Nucleus
 /** A well's cell list and the frame guessed from the generator's tile positions. */
 interface CellTruth {
   readonly cells: NucleusRecord[];
+  /** Folder of cells.json (the generator's truth folder of the well). */
+  readonly dir: string;
   readonly guess: CellFrame;
 }
 
@@ -221,7 +223,7 @@ async function loadCells(explicit: string | undefined, dir: string, singleWell: 
   }
   const cells = parseCellList(await readFile(path, 'utf8'), path);
   const posPath = join(dirname(path), 'positions.json');
-  if (!(await exists(posPath))) return { cells, guess: IDENTITY_FRAME };
+  if (!(await exists(posPath))) return { cells, dir: dirname(path), guess: IDENTITY_FRAME };
   let pos: { tileSize?: unknown; tiles?: { x: number; y: number }[] };
   try {
     pos = JSON.parse(await readFile(posPath, 'utf8'));
@@ -234,7 +236,24 @@ async function loadCells(explicit: string | undefined, dir: string, singleWell: 
   const originX = Math.min(...tiles.map((t) => t.x));
   const originY = Math.min(...tiles.map((t) => t.y));
   const ratio = width / (Math.max(...tiles.map((t) => t.x)) + tileW - originX);
-  return { cells, guess: { originX, originY, scale: Math.abs(ratio - 1) > 0.05 ? ratio : 1 } };
+  return { cells, dir: dirname(path), guess: { originX, originY, scale: Math.abs(ratio - 1) > 0.05 ? ratio : 1 } };
+}
+
+/**
+ * Noise ceiling from the generator's noise-free canvas `clean_<LABEL>.tif` beside cells.json,
+ * cropped at the well's frame: r(clean, truth). Undefined when there is no such file, the well is
+ * rescaled, or the crop leaves the canvas.
+ */
+async function cleanCeiling(dir: string, label: string, frame: CellFrame, truth: Plane<'float32'>): Promise<NoiseCeiling | undefined> {
+  const path = join(dir, `clean_${label}.tif`);
+  if (frame.scale !== 1 || !(await exists(path))) return undefined;
+  const canvas = toFloat32(await readPlane(path));
+  const x0 = Math.round(frame.originX);
+  const y0 = Math.round(frame.originY);
+  if (x0 < 0 || y0 < 0 || x0 + truth.width > canvas.width || y0 + truth.height > canvas.height) return undefined;
+  const crop = plane('float32', truth.width, truth.height);
+  for (let y = 0; y < truth.height; y++) crop.data.set(canvas.data.subarray((y0 + y) * canvas.width + x0, (y0 + y) * canvas.width + x0 + truth.width), y * truth.width);
+  return ceilingFromClean(crop, truth);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -296,6 +315,38 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     }
 
     const wellDir = safe(well);
+    let objects: ObjectMetrics | undefined;
+    let cleanFrame: { dir: string; frame: CellFrame } | undefined;
+    const nuclear = opts.nuclearLabel ?? labels.find((l) => NUCLEAR.test(l));
+    if (opts.nuclearLabel && !labels.includes(opts.nuclearLabel)) throw badOption('nuclearLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.nuclearLabel);
+    if (nuclear) {
+      const tSeg = segmentNuclei(truth.get(nuclear)!);
+      const pSeg = segmentNuclei(pred.get(nuclear)!);
+      const cellTruth = await loadCells(opts.cells, tw.dir, predWells.size === 1, width);
+      const cells = cellTruth?.cells;
+      const cellFrame = cellTruth ? alignCellList(cellTruth.cells, tSeg.labels, cellTruth.guess) : undefined;
+      const cellLabels = cellTruth && cellFrame ? cellListLabels(cellTruth.cells, width, height, cellFrame) : undefined;
+      if (cellTruth && cellFrame) cleanFrame = { dir: cellTruth.dir, frame: cellFrame };
+      const deadLabel = opts.deadLabel ?? labels.find((l) => DEAD.test(l));
+      if (opts.deadLabel && !labels.includes(opts.deadLabel)) throw badOption('deadLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.deadLabel);
+      let ld: ObjectMetrics['liveDead'];
+      if (deadLabel) {
+        ld = { deadLabel, truth: liveDead(tSeg, deadByStain(tSeg, truth.get(deadLabel)!)), pred: liveDead(pSeg, deadByStain(pSeg, pred.get(deadLabel)!)) };
+      } else if (cells && cellLabels) {
+        ld = { deadLabel: 'cell list (alive flag)', truth: liveDead(tSeg, deadByCells(tSeg.labels, cellLabels, cells)), pred: liveDead(pSeg, deadByCells(pSeg.labels, cellLabels, cells)) };
+      }
+      const tc = topLeftCrop(truth.get(nuclear)!, cropSize);
+      const image = `${wellDir}/${safe(nuclear)}_nuclei.png`;
+      await writeFileAtomic(join(out, image), await rgbPng(outlineImage(tc, displayGain(tc), tSeg.labels, pSeg.labels)));
+      objects = {
+        label: nuclear,
+        thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
+        match: matchObjects(tSeg.labels, pSeg.labels),
+        ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(cellLabels, tSeg.labels), predVsCells: matchObjects(cellLabels, pSeg.labels) } : {}),
+        ...(ld ? { liveDead: ld } : {}),
+        image,
+      };
+    }
     const labelMetrics: LabelMetrics[] = [];
     for (const l of labels) {
       const t = truth.get(l)!;
@@ -310,6 +361,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         ceiling = ceilingFromReplicates(t, t2);
       } else if (opts.noiseSd?.[l] !== undefined) {
         ceiling = ceilingFromNoiseSd(t, opts.noiseSd[l]);
+      } else if (cleanFrame) {
+        ceiling = await cleanCeiling(cleanFrame.dir, l, cleanFrame.frame, t);
       }
       const tc = topLeftCrop(t, cropSize);
       const pc = topLeftCrop(p, cropSize);
@@ -332,36 +385,6 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       });
     }
 
-    let objects: ObjectMetrics | undefined;
-    const nuclear = opts.nuclearLabel ?? labels.find((l) => NUCLEAR.test(l));
-    if (opts.nuclearLabel && !labels.includes(opts.nuclearLabel)) throw badOption('nuclearLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.nuclearLabel);
-    if (nuclear) {
-      const tSeg = segmentNuclei(truth.get(nuclear)!);
-      const pSeg = segmentNuclei(pred.get(nuclear)!);
-      const cellTruth = await loadCells(opts.cells, tw.dir, predWells.size === 1, width);
-      const cells = cellTruth?.cells;
-      const cellFrame = cellTruth ? alignCellList(cellTruth.cells, tSeg.labels, cellTruth.guess) : undefined;
-      const cellLabels = cellTruth && cellFrame ? cellListLabels(cellTruth.cells, width, height, cellFrame) : undefined;
-      const deadLabel = opts.deadLabel ?? labels.find((l) => DEAD.test(l));
-      if (opts.deadLabel && !labels.includes(opts.deadLabel)) throw badOption('deadLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.deadLabel);
-      let ld: ObjectMetrics['liveDead'];
-      if (deadLabel) {
-        ld = { deadLabel, truth: liveDead(tSeg, deadByStain(tSeg, truth.get(deadLabel)!)), pred: liveDead(pSeg, deadByStain(pSeg, pred.get(deadLabel)!)) };
-      } else if (cells && cellLabels) {
-        ld = { deadLabel: 'cell list (alive flag)', truth: liveDead(tSeg, deadByCells(tSeg.labels, cellLabels, cells)), pred: liveDead(pSeg, deadByCells(pSeg.labels, cellLabels, cells)) };
-      }
-      const tc = topLeftCrop(truth.get(nuclear)!, cropSize);
-      const image = `${wellDir}/${safe(nuclear)}_nuclei.png`;
-      await writeFileAtomic(join(out, image), await rgbPng(outlineImage(tc, displayGain(tc), tSeg.labels, pSeg.labels)));
-      objects = {
-        label: nuclear,
-        thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
-        match: matchObjects(tSeg.labels, pSeg.labels),
-        ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(cellLabels, tSeg.labels), predVsCells: matchObjects(cellLabels, pSeg.labels) } : {}),
-        ...(ld ? { liveDead: ld } : {}),
-        image,
-      };
-    }
     wells.push({ well, width, height, labels: labelMetrics, ...(objects ? { objects } : {}) });
   }
 

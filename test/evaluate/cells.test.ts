@@ -2,10 +2,11 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cellListLabels, parseCellList, type NucleusRecord, alignCellList, objectAreas, segmentNuclei } from '../../transforms/evaluate/index.ts';
+import { cellListLabels, parseCellList, type NucleusRecord, alignCellList, objectAreas, segmentNuclei, pearson } from '../../transforms/evaluate/index.ts';
 import { evaluate } from '../../pipelines/evaluate.ts';
 import { diskImage, predictionWithErrors, TRUE_DISKS, W, H } from './synth.ts';
 import { writeWell } from './wells.ts';
+import { writeTiff } from '../../io/write.ts';
 
 /** The generator's canvas has a margin: canvas px = image px + (ORIGIN_X, ORIGIN_Y). */
 const ORIGIN_X = 40;
@@ -43,7 +44,11 @@ test('parseCellList: accepts the generator\'s {cells} and bare arrays; clear err
 test('evaluate: object metrics checked against the true cell list (cells.json + positions.json in the truth well)', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'isl-cells-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const truthDir = await writeWell(join(dir, 'truth'), 'A1', { DAPI: diskImage(W, H, TRUE_DISKS, { noise: 0.03, seed: 1 }) }, 'truth');
+  const noisy = diskImage(W, H, TRUE_DISKS, { noise: 0.03, seed: 1 });
+  const truthDir = await writeWell(join(dir, 'truth'), 'A1', { DAPI: noisy }, 'truth');
+  // The generator's noise-free canvas (in counts, with its margin): gives the noise ceiling.
+  const canvas = diskImage(W + 100, H + 60, TRUE_DISKS.map((d) => ({ ...d, x: d.x + ORIGIN_X, y: d.y + ORIGIN_Y, v: 0.8 * 3000 })), { bg: 0.1 * 3000 });
+  await writeTiff(join(truthDir, 'clean_DAPI.tif'), canvas, { compression: 'deflate' });
   await writeWell(join(dir, 'pred'), 'A1', { DAPI: predictionWithErrors(0.03, 2) }, 'pred');
   await writeFile(join(truthDir, 'cells.json'), JSON.stringify({ cells: CELLS, debris: [] }));
   // Tile positions as the generator writes them; the top-left tile is 2 px off the true origin
@@ -52,6 +57,12 @@ test('evaluate: object metrics checked against the true cell list (cells.json + 
   const res = await evaluate({ pred: join(dir, 'pred'), truth: join(dir, 'truth'), out: join(dir, 'report'), samples: 1000 });
   const o = res.metrics.wells[0].objects!;
   t.like(o.cellFrame, { originX: ORIGIN_X, originY: ORIGIN_Y, scale: 1 });
+  const c = res.metrics.wells[0].labels[0].ceiling!;
+  t.is(c.method, 'clean');
+  const clean = diskImage(W, H, TRUE_DISKS);
+  const expected = pearson(clean.data, Float32Array.from(noisy.data, (v) => Math.round(v * 65535) / 65535));
+  t.true(Math.abs(c.r - expected) < 1e-6, `${c.r} vs ${expected}`);
+  t.true(c.r > res.metrics.wells[0].labels[0].r);
   t.like(o.truthVsCells, { trueObjects: 24, matched: 24, errors: 0, accuracy: 1 });
   t.like(o.predVsCells, { trueObjects: 24, missed: 2, split: 1, merged: 1, added: 2, errors: 6, accuracy: 0.75 });
   // No dead-cell stain: live/dead comes from the list's alive flags (4 dead, none of them missed or merged).

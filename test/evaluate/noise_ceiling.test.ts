@@ -1,7 +1,7 @@
 import test from 'ava';
 import { plane } from '../../io/image.ts';
 import { rng } from '../../fixtures/random.ts';
-import { pearson, ceilingFromNoiseSd, ceilingFromReplicates } from '../../transforms/evaluate/index.ts';
+import { pearson, ceilingFromNoiseSd, ceilingFromReplicates, ceilingFromClean } from '../../transforms/evaluate/index.ts';
 
 const N = 256 * 256;
 const SIGMA = 0.08;
@@ -35,4 +35,13 @@ test('noise ceiling from a stated noise sd equals the r of a perfect prediction'
   t.is(ceilingFromNoiseSd(plane('float32', 256, 256, t1), 0).r, 1);
   t.throws(() => ceilingFromNoiseSd(plane('float32', 256, 256, t1), -1), { message: 'Expected a finite number >= 0 (canonical intensity units) for noiseSd but received -1 (number)' });
   t.throws(() => ceilingFromNoiseSd(plane('float32', 2, 2), 0.1), { message: 'Expected a true image with varying intensities for a noise ceiling but it is constant' });
+});
+
+test('noise ceiling from a clean image is r(clean, truth), whatever the clean image\'s units', (t) => {
+  const { s, t1 } = replicates();
+  const inCounts = plane('float32', 256, 256, Float32Array.from(s, (v) => 1000 * v + 100));
+  const c = ceilingFromClean(inCounts, plane('float32', 256, 256, t1));
+  t.is(c.method, 'clean');
+  t.true(Math.abs(c.r - pearson(s, t1)) < 1e-9);
+  t.throws(() => ceilingFromClean(plane('float32', 2, 2), plane('float32', 2, 3)), { message: 'Expected the true image to be 2x2 like the clean image but it is 2x3' });
 });

@@ -13,7 +13,7 @@ export { segmentNuclei, type SegmentOptions, type Segmentation } from './segment
 export { matchObjects, type ObjectMatch } from './objects.ts';
 export { objectMeans } from './object_means.ts';
 export { ksTwoSample, KS_EXACT_LIMIT, type KsResult } from './ks.ts';
-export { ceilingFromReplicates, ceilingFromNoiseSd, type NoiseCeiling } from './noise_ceiling.ts';
+export { ceilingFromReplicates, ceilingFromNoiseSd, ceilingFromClean, type NoiseCeiling } from './noise_ceiling.ts';
 export { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from './cell_list.ts';
 export { alignCellList, type CellAlignment } from './cell_alignment.ts';
 export { outlineImage } from './outline.ts';

@@ -9,6 +9,8 @@
  *   ceiling = sqrt(r(T1, T2)) (Spearman's correction for attenuation).
  * - From a stated noise standard deviation sigma: var(S) = var(T) - sigma^2, so
  *   ceiling = sqrt(1 - sigma^2 / var(T)).
+ * - From a noise-free image of the same field (synthetic data: the generator's clean canvas),
+ *   ceiling = r(S, T) directly; r ignores S's units.
  *
  * References:
  * 1. C. Spearman, "The proof and measurement of association between two things", Am. J.
@@ -23,7 +25,7 @@ import { assertSameShape } from './shape.ts';
 export interface NoiseCeiling {
   /** Best achievable r in [0, 1]. */
   readonly r: number;
-  readonly method: 'replicates' | 'noise-sd';
+  readonly method: 'replicates' | 'noise-sd' | 'clean';
   /** The formula, for reports. */
   readonly formula: string;
   /** r between the replicates (method 'replicates'). */
@@ -62,4 +64,18 @@ export function ceilingFromNoiseSd(truth: Plane<'float32'>, sigma: number): Nois
   v /= d.length;
   if (v === 0) throw new RangeError('Expected a true image with varying intensities for a noise ceiling but it is constant');
   return { r: Math.sqrt(Math.max(0, 1 - (sigma * sigma) / v)), method: 'noise-sd', formula: 'sqrt(1 - sigma^2 / var(T))', noiseSd: sigma };
+}
+
+/**
+ * Noise ceiling from a noise-free image of the same field (e.g. the generator's clean canvas,
+ * in any units): r(clean, truth), clipped at 0.
+ * @param clean noise-free signal, same shape as truth.
+ * @param truth true image.
+ * @throws RangeError when the shapes differ or either image is constant.
+ */
+export function ceilingFromClean(clean: Plane<'float32'>, truth: Plane<'float32'>): NoiseCeiling {
+  assertSameShape(clean, truth, 'the clean image', 'the true image');
+  const r = pearson(clean.data, truth.data);
+  if (Number.isNaN(r)) throw new RangeError('Expected a clean and a true image with varying intensities for a noise ceiling but one is constant');
+  return { r: Math.max(0, r), method: 'clean', formula: 'r(clean, T)' };
 }
