@@ -42,6 +42,7 @@ test('noise ceiling from a clean image is r(clean, truth), whatever the clean im
   const inCounts = plane('float32', 256, 256, Float32Array.from(s, (v) => 1000 * v + 100));
   const c = ceilingFromClean(inCounts, plane('float32', 256, 256, t1));
   t.is(c.method, 'clean');
-  t.true(Math.abs(c.r - pearson(s, t1)) < 1e-9);
+  t.is(c.r, pearson(inCounts.data, t1));
+  t.true(Math.abs(c.r - pearson(s, t1)) < 1e-5); // only float32 rounding of the rescaled copy differs
   t.throws(() => ceilingFromClean(plane('float32', 2, 2), plane('float32', 2, 3)), { message: 'Expected the true image to be 2x2 like the clean image but it is 2x3' });
 });
