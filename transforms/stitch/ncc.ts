@@ -47,8 +47,10 @@ export interface OverlapNcc {
 /**
  * Pearson correlation of tiles a and b on their overlap when b's top-left corner is at integer
  * (dx, dy) in a's frame. Flat overlaps (zero variance) give 0; no overlap gives n = 0.
+ * @param rowStep use every rowStep-th row of the overlap (a cheaper estimate); n is still the
+ *   full overlap's pixel count
  */
-export function overlapNcc(a: Plane<'float32'>, b: Plane<'float32'>, dx: number, dy: number): OverlapNcc {
+export function overlapNcc(a: Plane<'float32'>, b: Plane<'float32'>, dx: number, dy: number, rowStep = 1): OverlapNcc {
   const x0 = Math.max(0, dx);
   const x1 = Math.min(a.width, dx + b.width);
   const y0 = Math.max(0, dy);
@@ -61,7 +63,7 @@ export function overlapNcc(a: Plane<'float32'>, b: Plane<'float32'>, dx: number,
   const ra = ad[y0 * a.width + x0];
   const rb = bd[(y0 - dy) * b.width + (x0 - dx)];
   let sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-  for (let y = y0; y < y1; y++) {
+  for (let y = y0; y < y1; y += rowStep) {
     let ia = y * a.width + x0;
     let ib = (y - dy) * b.width + (x0 - dx);
     for (let k = 0; k < w; k++, ia++, ib++) {
@@ -74,12 +76,12 @@ export function overlapNcc(a: Plane<'float32'>, b: Plane<'float32'>, dx: number,
       sab += u * v;
     }
   }
-  const n = w * (y1 - y0);
+  const n = w * Math.ceil((y1 - y0) / rowStep);
   const va = saa - (sa * sa) / n;
   const vb = sbb - (sb * sb) / n;
   const cov = sab - (sa * sb) / n;
   const den = Math.sqrt(va * vb);
-  return { ncc: den > 1e-12 * n ? Math.max(-1, Math.min(1, cov / den)) : 0, n };
+  return { ncc: den > 1e-12 * n ? Math.max(-1, Math.min(1, cov / den)) : 0, n: w * (y1 - y0) };
 }
 
 function crop(p: Plane<'float32'>, x0: number, y0: number, w: number, h: number): Float32Array {
@@ -156,17 +158,33 @@ export function pairOffset(a: Plane<'float32'>, b: Plane<'float32'>, opts: PairO
   const ndy = Math.round(nominalDy);
   const rx = Math.floor(searchX);
   const ry = Math.floor(searchY);
-  const x0 = Math.max(0, ndx), x1 = Math.min(a.width, ndx + b.width);
-  const y0 = Math.max(0, ndy), y1 = Math.min(a.height, ndy + b.height);
-  const w = x1 - x0, h = y1 - y0;
+  let x0 = Math.max(0, ndx), x1 = Math.min(a.width, ndx + b.width);
+  let y0 = Math.max(0, ndy), y1 = Math.min(a.height, ndy + b.height);
+  // Phase-correlate a power-of-two core of the overlap when that drops at most 20 % of it (300 px
+  // -> 256 rather than padding to 512): half the FFT work, and candidates are verified on the full
+  // overlap anyway.
+  const core = (lo: number, hi: number): [number, number] => {
+    let p = 2;
+    while (p * 2 <= hi - lo) p *= 2;
+    if (p < 0.8 * (hi - lo)) return [lo, hi];
+    const c = lo + ((hi - lo - p) >> 1);
+    return [c, c + p];
+  };
   const none: TileOffset = { dx: nominalDx, dy: nominalDy, ncc: -1, overlapPx: 0, nominalDx, nominalDy, found: false, candidates: 0 };
-  if (w < 2 || h < 2) return none;
+  if (x1 - x0 < 2 || y1 - y0 < 2) return none;
+  const nominalArea = (x1 - x0) * (y1 - y0);
+  [x0, x1] = core(x0, x1);
+  [y0, y1] = core(y0, y1);
+  const w = x1 - x0, h = y1 - y0;
   const surf = phaseCorrelation(crop(a, x0, y0, w, h), crop(b, x0 - ndx, y0 - ndy, w, h), w, h);
   const n = surf.width, m = surf.height;
   const reachX = 2 * rx + 1 >= n ? () => true : (i: number) => i <= rx || i >= n - rx;
   const reachY = 2 * ry + 1 >= m ? () => true : (i: number) => i <= ry || i >= m - ry;
-  const minPx = minOverlap * w * h;
-  let best = { dx: 0, dy: 0, ncc: -Infinity, n: 0 };
+  const minPx = minOverlap * nominalArea;
+  // Candidates are ranked on every few rows of their overlap (true and false matches differ by far
+  // more than the sampling noise); the winner's neighbourhood is then evaluated on every row.
+  const rankStep = Math.max(1, Math.min(4, Math.floor(h / 128)));
+  let pick = { dx: 0, dy: 0, ncc: -Infinity };
   let tested = 0;
   const seen = new Set<number>();
   for (const idx of topPeaks(surf.data, n, m, reachX, reachY, peaks)) {
@@ -175,13 +193,21 @@ export function pairOffset(a: Plane<'float32'>, b: Plane<'float32'>, opts: PairO
         const key = (sy + ry) * (2 * rx + 1) + (sx + rx);
         if (seen.has(key)) continue;
         seen.add(key);
-        const r = overlapNcc(a, b, ndx + sx, ndy + sy);
+        const r = overlapNcc(a, b, ndx + sx, ndy + sy, rankStep);
         tested++;
-        if (r.n >= minPx && r.ncc > best.ncc) best = { dx: ndx + sx, dy: ndy + sy, ncc: r.ncc, n: r.n };
+        if (r.n >= minPx && r.ncc > pick.ncc) pick = { dx: ndx + sx, dy: ndy + sy, ncc: r.ncc };
       }
     }
   }
-  if (best.ncc === -Infinity) return { ...none, candidates: tested };
+  if (pick.ncc === -Infinity) return { ...none, candidates: tested };
+  const cache = new Map<number, OverlapNcc>();
+  const full = (dx: number, dy: number) => {
+    const key = (dy - ndy + ry + 1) * (2 * rx + 3) + (dx - ndx + rx + 1);
+    let r = cache.get(key);
+    if (!r) cache.set(key, (r = overlapNcc(a, b, dx, dy)));
+    return r;
+  };
+  let best = { dx: pick.dx, dy: pick.dy, ...full(pick.dx, pick.dy) };
   // Phase-correlation peaks can sit a pixel off the NCC maximum: climb to the local NCC maximum
   // (inside the search window) so the parabola is fitted around a true peak.
   const inWindow = (dx: number, dy: number) => Math.abs(dx - ndx) <= rx && Math.abs(dy - ndy) <= ry;
@@ -189,15 +215,15 @@ export function pairOffset(a: Plane<'float32'>, b: Plane<'float32'>, opts: PairO
     let moved = false;
     for (const [ex, ey] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
       if (!inWindow(best.dx + ex, best.dy + ey)) continue;
-      const r = overlapNcc(a, b, best.dx + ex, best.dy + ey);
+      const r = full(best.dx + ex, best.dy + ey);
       if (r.n >= minPx && r.ncc > best.ncc) {
-        best = { dx: best.dx + ex, dy: best.dy + ey, ncc: r.ncc, n: r.n };
+        best = { dx: best.dx + ex, dy: best.dy + ey, ...r };
         moved = true;
       }
     }
     if (!moved) break;
   }
-  const at = (dx: number, dy: number) => overlapNcc(a, b, dx, dy).ncc;
+  const at = (dx: number, dy: number) => full(dx, dy).ncc;
   const fx = parabola(at(best.dx - 1, best.dy), best.ncc, at(best.dx + 1, best.dy));
   const fy = parabola(at(best.dx, best.dy - 1), best.ncc, at(best.dx, best.dy + 1));
   return { dx: best.dx + fx, dy: best.dy + fy, ncc: best.ncc, overlapPx: best.n, nominalDx, nominalDy, found: true, candidates: tested };

@@ -46,32 +46,29 @@ function tukey(n: number, taper: number): Float64Array {
   return w;
 }
 
-/** In-place 2-D complex FFT of an interleaved N x M buffer (rows then columns). */
-function fft2(buf: Float64Array, n: number, m: number, inverse: boolean): void {
-  const fr = fftOf(n);
-  const fc = fftOf(m);
-  const rowIn = new Float64Array(2 * n);
-  const rowOut = new Float64Array(2 * n);
-  for (let y = 0; y < m; y++) {
-    const row = buf.subarray(2 * n * y, 2 * n * (y + 1));
-    rowIn.set(row);
-    if (inverse) fr.inverseTransform(rowOut, rowIn);
-    else fr.transform(rowOut, rowIn);
-    row.set(rowOut);
-  }
-  const colIn = new Float64Array(2 * m);
-  const colOut = new Float64Array(2 * m);
-  for (let x = 0; x < n; x++) {
-    for (let y = 0, i = 2 * x; y < m; y++, i += 2 * n) {
-      colIn[2 * y] = buf[i];
-      colIn[2 * y + 1] = buf[i + 1];
+/** Blocked transpose of an interleaved complex rows x cols matrix into cols x rows. */
+function transpose(src: Float64Array, dst: Float64Array, rows: number, cols: number): void {
+  const B = 32;
+  for (let r0 = 0; r0 < rows; r0 += B)
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(rows, r0 + B), c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++)
+        for (let c = c0; c < c1; c++) {
+          const i = 2 * (r * cols + c), j = 2 * (c * rows + r);
+          dst[j] = src[i];
+          dst[j + 1] = src[i + 1];
+        }
     }
-    if (inverse) fc.inverseTransform(colOut, colIn);
-    else fc.transform(colOut, colIn);
-    for (let y = 0, i = 2 * x; y < m; y++, i += 2 * n) {
-      buf[i] = colOut[2 * y];
-      buf[i + 1] = colOut[2 * y + 1];
-    }
+}
+
+/** 1-D FFTs of every row of an interleaved rows x n matrix, from `src` into `dst`. */
+function fftRows(src: Float64Array, dst: Float64Array, n: number, rows: number, inverse: boolean): void {
+  const f = fftOf(n);
+  for (let y = 0; y < rows; y++) {
+    const a = src.subarray(2 * n * y, 2 * n * (y + 1));
+    const b = dst.subarray(2 * n * y, 2 * n * (y + 1));
+    if (inverse) f.inverseTransform(b, a);
+    else f.transform(b, a);
   }
 }
 
@@ -101,7 +98,10 @@ export function phaseCorrelation(a: Float32Array, b: Float32Array, width: number
   }
   ma /= a.length;
   mb /= b.length;
+  // Layout: M rows of N complex values. Row FFTs, a transpose, then column FFTs as contiguous rows
+  // (strided column access is several times slower), so the spectrum is held as [kx][ky].
   const buf = new Float64Array(2 * n * m);
+  const tmp = new Float64Array(2 * n * m);
   for (let y = 0; y < height; y++) {
     const o = 2 * n * y;
     const r = y * width;
@@ -111,33 +111,56 @@ export function phaseCorrelation(a: Float32Array, b: Float32Array, width: number
       buf[o + 2 * x + 1] = (b[r + x] - mb) * w;
     }
   }
-  fft2(buf, n, m, false);
+  fftRows(buf, tmp, n, m, false);
+  transpose(tmp, buf, m, n);
+  fftRows(buf, tmp, m, n, false);
   // Unpack A = (Z[k] + conj Z[-k]) / 2 and B = (Z[k] - conj Z[-k]) / 2i, then the normalised cross
   // power A conj(B) / |A conj(B)|, whose inverse transform peaks at the shift of b relative to a.
-  const out = new Float64Array(2 * n * m);
-  for (let ky = 0; ky < m; ky++) {
-    const nky = (m - ky) & (m - 1);
-    for (let kx = 0; kx < n; kx++) {
-      const nkx = (n - kx) & (n - 1);
-      const i = 2 * (ky * n + kx);
-      const j = 2 * (nky * n + nkx);
-      const zr = buf[i], zi = buf[i + 1];
-      const cr = buf[j], ci = -buf[j + 1]; // conj Z[-k]
+  for (let kx = 0; kx < n; kx++) {
+    const nkx = (n - kx) & (n - 1);
+    for (let ky = 0; ky < m; ky++) {
+      const nky = (m - ky) & (m - 1);
+      const i = 2 * (kx * m + ky);
+      const j = 2 * (nkx * m + nky);
+      const zr = tmp[i], zi = tmp[i + 1];
+      const cr = tmp[j], ci = -tmp[j + 1]; // conj Z[-k]
       const ar = 0.5 * (zr + cr), ai = 0.5 * (zi + ci);
       // (Z - conj Z[-k]) / 2i = (dr + i di) / 2i = (di - i dr) / 2
-      const dr = zr - cr, di = zi - ci;
-      const br = 0.5 * di, bi = -0.5 * dr;
+      const br = 0.5 * (zi - ci), bi = -0.5 * (zr - cr);
       const pr = ar * br + ai * bi;
       const pi = ai * br - ar * bi;
-      const mag = Math.hypot(pr, pi);
-      if (mag > 1e-12) {
-        out[i] = pr / mag;
-        out[i + 1] = pi / mag;
-      }
+      const mag = Math.sqrt(pr * pr + pi * pi);
+      buf[i] = mag > 1e-12 ? pr / mag : 0;
+      buf[i + 1] = mag > 1e-12 ? pi / mag : 0;
     }
   }
-  fft2(out, n, m, true);
+  // The cross power is Hermitian (its inverse is real), which halves the inverse: along ky only
+  // rows kx <= n/2 are transformed (row n - kx is the conjugate of row kx), and along kx two real
+  // output rows y, y + 1 are recovered from one complex transform of G_y + i G_(y+1).
+  const half = (n >> 1) + 1;
+  fftRows(buf, tmp, m, half, true);
+  for (let kx = half; kx < n; kx++) {
+    const src = 2 * (n - kx) * m, dst = 2 * kx * m;
+    for (let k = 0; k < 2 * m; k += 2) {
+      tmp[dst + k] = tmp[src + k];
+      tmp[dst + k + 1] = -tmp[src + k + 1];
+    }
+  }
+  transpose(tmp, buf, n, m);
+  const f = fftOf(n);
+  const zin = new Float64Array(2 * n), zout = new Float64Array(2 * n);
   const data = new Float32Array(n * m);
-  for (let k = 0; k < n * m; k++) data[k] = out[2 * k];
+  for (let y = 0; y < m; y += 2) {
+    const g0 = 2 * n * y, g1 = 2 * n * (y + 1);
+    for (let k = 0; k < 2 * n; k += 2) {
+      zin[k] = buf[g0 + k] - buf[g1 + k + 1];
+      zin[k + 1] = buf[g0 + k + 1] + buf[g1 + k];
+    }
+    f.inverseTransform(zout, zin);
+    for (let x = 0; x < n; x++) {
+      data[y * n + x] = zout[2 * x];
+      data[(y + 1) * n + x] = zout[2 * x + 1];
+    }
+  }
   return { width: n, height: m, data };
 }
