@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tableFromIPC } from 'apache-arrow';
@@ -278,4 +278,32 @@ test('reader: an Arrow shard with another patch size or schema version is an err
   while ((i = bytes.indexOf('"schema_version":1', i)) >= 0) bytes[i + 17] = 0x37;
   await writeFile(second, bytes);
   await t.throwsAsync(readShardMeta(dir), { message: `${second}: has shard schema_version 7 but this reader supports 1; rewrite the shards with this version of preprocess` });
+});
+
+test('reader: stopping early closes every shard file', async (t) => {
+  const dir = await tempDir(t);
+  const { meta, patches } = dataset(40);
+  const rowBytes = Z * P * P * 2 + Z + 2 * 3 * P * P;
+  await writeAll(dir, 'parquet', meta, patches, 16 * 1024 + 8 * rowBytes + 2000);
+  const openShardFds = async () => {
+    let k = 0;
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+      if (target.startsWith(dir)) k++;
+    }
+    return k;
+  };
+  let n = 0;
+  let during = 0;
+  for await (const p of readPatches(dir, { readers: 2, shuffleBuffer: 4 })) {
+    t.is(p.input.length, Z * P * P);
+    if (++n === 3) {
+      during = await openShardFds();
+      break;
+    }
+  }
+  t.is(n, 3);
+  t.true(during >= 1, 'files are open while reading');
+  t.is(await openShardFds(), 0, 'every shard file handle is closed after the loop stops');
+  t.is((await collect(readPatches(dir))).length, patches.length);
 });
