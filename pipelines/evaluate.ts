@@ -31,6 +31,7 @@ import { outlineImage } from '../transforms/evaluate/outline.ts';
 import { ceilingFromClean, ceilingFromNoiseSd, ceilingFromReplicates, type NoiseCeiling } from '../transforms/evaluate/noise_ceiling.ts';
 import { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from '../transforms/evaluate/cell_list.ts';
 import { alignCellList } from '../transforms/evaluate/cell_alignment.ts';
+import { clearBorder } from '../transforms/evaluate/clear_border.ts';
 import { objectMeans } from '../transforms/evaluate/object_means.ts';
 import { otsuThreshold } from '../transforms/evaluate/otsu.ts';
 import type { Labels } from '../transforms/evaluate/components.ts';
@@ -342,7 +343,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         label: nuclear,
         thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
         match: matchObjects(tSeg.labels, pSeg.labels),
-        ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(cellLabels, tSeg.labels), predVsCells: matchObjects(cellLabels, pSeg.labels) } : {}),
+        // Nuclei cut by the border are left out of the cell-list checks: the list and the image
+        // cannot agree on them (a sliver may fall below minArea, or lie just outside).
+        ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(clearBorder(cellLabels), clearBorder(tSeg.labels)), predVsCells: matchObjects(clearBorder(cellLabels), clearBorder(pSeg.labels)) } : {}),
         ...(ld ? { liveDead: ld } : {}),
         image,
       };

@@ -70,7 +70,7 @@ export function reportHtml(m: Metrics, trainSvg?: string): string {
   const withObjects = m.wells.filter((w) => w.objects);
   if (withObjects.length) {
     h.push('<h2 id="objects">Nuclei (object level)</h2>');
-    h.push('<p class="note">Nuclei are segmented in the true and predicted images (Gaussian smoothing, Otsu threshold, connected components, distance-transform watershed for touching nuclei) and matched by maximum overlap. A true nucleus claimed by two or more predicted ones is split; a predicted nucleus claiming two or more true ones is merged; added and missed nuclei overlap nothing. Accuracy = (true nuclei - errors) / true nuclei.</p>');
+    h.push('<p class="note">Nuclei are segmented in the true and predicted images (Gaussian smoothing, Otsu threshold, connected components, distance-transform watershed for touching nuclei) and matched by maximum overlap. A true nucleus claimed by two or more predicted ones is split; a predicted nucleus claiming two or more true ones is merged; added and missed nuclei overlap nothing. Accuracy = (true nuclei - errors) / true nuclei. Comparisons with the generator cell list leave out nuclei within 3 px of the image border.</p>');
     h.push('<table id="objects-table"><thead><tr><th>well / comparison</th><th>label</th><th>true</th><th>predicted</th><th>matched</th><th>split</th><th>merged</th><th>added</th><th>missed</th><th>accuracy</th></tr></thead><tbody>');
     for (const w of withObjects) {
       const o = w.objects!;

@@ -43,7 +43,7 @@ export interface ObjectMetrics {
   readonly match: ObjectMatch;
   /** Where the cell list was placed in the image (guessed from tile positions, refined by overlap). */
   readonly cellFrame?: CellAlignment;
-  /** Nuclei segmented in the true image vs the generator's true cell list (fixtures only). */
+  /** Nuclei segmented in the true image vs the generator's true cell list (fixtures only; nuclei within 3 px of the border excluded on both sides). */
   readonly truthVsCells?: ObjectMatch;
   /** Predicted nuclei vs the generator's true cell list (fixtures only). */
   readonly predVsCells?: ObjectMatch;

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { Plane } from '../../io/image.ts';
-import { connectedComponents, matchObjects, segmentNuclei } from '../../transforms/evaluate/index.ts';
+import { clearBorder, connectedComponents, matchObjects, objectAreas, segmentNuclei } from '../../transforms/evaluate/index.ts';
 import { diskImage, predictionWithErrors, TRUE_DISKS, W, H } from './synth.ts';
 
 function binaryLabels(p: Plane<'float32'>) {
@@ -42,4 +42,16 @@ test('matchObjects: different shapes are a clear error', (t) => {
   const a = connectedComponents([1], 1, 1);
   const b = connectedComponents([1, 1], 2, 1);
   t.throws(() => matchObjects(a, b), { message: 'Expected predicted labels to be 1x1 like the true labels but they are 2x1' });
+});
+
+test('clearBorder: empties objects within the margin of the border; matchObjects ignores them', (t) => {
+  const img = diskImage(60, 30, [{ x: 4, y: 15, r: 3 }, { x: 30, y: 15, r: 6 }, { x: 50, y: 15, r: 5 }]);
+  const l = binaryLabels(img);
+  t.is(l.count, 3);
+  const c = clearBorder(l, 3);
+  t.is(c.count, 3);
+  // Raster order of first pixels: label 1 = disk at x 30 (top row 9), 2 = x 50 (row 10), 3 = x 4 (row 12).
+  t.deepEqual([...objectAreas(c)].slice(1).map((a) => a > 0), [true, true, false]); // the disk at x = 4 reaches x = 1
+  t.deepEqual([...objectAreas(clearBorder(l, 6))].slice(1).map((a) => a > 0), [true, false, false]); // x = 50 + 5 = 55 >= 60 - 1 - 6
+  t.like(matchObjects(c, l), { trueObjects: 2, predictedObjects: 3, added: 1, matched: 2 });
 });

@@ -52,7 +52,8 @@ export const IDENTITY_FRAME: CellFrame = { originX: 0, originY: 0, scale: 1 };
 /**
  * Rasterises nuclei as labels: cell i (0-based) gets label i + 1 on every pixel whose centre lies
  * inside its ellipse; where nuclei overlap, the later cell wins. Cells outside the image leave
- * no pixel but keep their label number (so labels stay tied to the list; count = cells.length).
+ * no pixel but keep their label number (so labels stay tied to the list; count = cells.length);
+ * `matchObjects` ignores such empty labels.
  *
  * @param cells nuclei in canvas px (pixel (x, y) has its centre at (x, y)).
  * @param width image width, px.

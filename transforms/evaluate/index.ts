@@ -17,4 +17,5 @@ export { ceilingFromReplicates, ceilingFromNoiseSd, ceilingFromClean, type Noise
 export { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from './cell_list.ts';
 export { alignCellList, type CellAlignment } from './cell_alignment.ts';
 export { outlineImage } from './outline.ts';
+export { clearBorder } from './clear_border.ts';
 export { assertSameShape } from './shape.ts';

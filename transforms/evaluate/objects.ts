@@ -7,7 +7,7 @@ import type { Labels } from './components.ts';
 
 /** Error counts and accuracy of predicted objects against true objects. */
 export interface ObjectMatch {
-  /** Number of true objects. */
+  /** Number of true objects (with at least one pixel in the image). */
   readonly trueObjects: number;
   /** Number of predicted objects. */
   readonly predictedObjects: number;
@@ -35,7 +35,8 @@ export interface ObjectMatch {
  * predicted object overlapping no true object is **added**; a true object chosen as the match by
  * k >= 2 predicted objects is one **split**; a predicted object chosen by k >= 2 true objects is
  * one **merge**. Each event counts as one error, as an annotator marking nuclei would count it,
- * and accuracy = (true objects - errors) / true objects.
+ * and accuracy = (true objects - errors) / true objects. Labels without a pixel in the image
+ * (e.g. listed cells outside it) are ignored.
  *
  * @param truth labels of the true nuclei.
  * @param pred labels of the predicted nuclei, same shape.
@@ -76,6 +77,13 @@ export function matchObjects(truth: Labels, pred: Labels): ObjectMatch {
       bestForPred[p] = t;
     }
   }
+  // Objects without a pixel in the image (cells of a list that lie outside it) take no part.
+  const trueArea = new Int32Array(nt + 1);
+  const predArea = new Int32Array(np + 1);
+  for (let i = 0; i < truth.data.length; i++) {
+    trueArea[truth.data[i]]++;
+    predArea[pred.data[i]]++;
+  }
   const claimsOnTrue = new Int32Array(nt + 1);
   const claimsOnPred = new Int32Array(np + 1);
   for (let p = 1; p <= np; p++) if (bestForPred[p]) claimsOnTrue[bestForPred[p]]++;
@@ -83,7 +91,11 @@ export function matchObjects(truth: Labels, pred: Labels): ObjectMatch {
   let missed = 0;
   let split = 0;
   let matched = 0;
+  let trueObjects = 0;
+  let predictedObjects = 0;
   for (let t = 1; t <= nt; t++) {
+    if (!trueArea[t]) continue;
+    trueObjects++;
     const p = bestForTrue[t];
     if (!p) missed++;
     else if (claimsOnTrue[t] >= 2) split++;
@@ -92,9 +104,11 @@ export function matchObjects(truth: Labels, pred: Labels): ObjectMatch {
   let added = 0;
   let merged = 0;
   for (let p = 1; p <= np; p++) {
+    if (!predArea[p]) continue;
+    predictedObjects++;
     if (!bestForPred[p]) added++;
     else if (claimsOnPred[p] >= 2) merged++;
   }
   const errors = split + merged + added + missed;
-  return { trueObjects: nt, predictedObjects: np, matched, split, merged, added, missed, errors, accuracy: nt ? (nt - errors) / nt : NaN };
+  return { trueObjects, predictedObjects, matched, split, merged, added, missed, errors, accuracy: trueObjects ? (trueObjects - errors) / trueObjects : NaN };
 }
