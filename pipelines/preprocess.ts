@@ -11,9 +11,8 @@
  *   3. QC report (OUT/qc/), shards of the wells that passed (OUT/shards/), OUT/run.json
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -86,14 +85,14 @@ export async function loadGraph(file: string, mode: 'training' | 'inference'): P
   return g;
 }
 
-/** The enabled estimated-field stages of a graph, in order. */
-function fieldStages(graph: GraphSpec) {
-  return validateGraph(graph).stages.filter((s) => s.enabled && isFieldKind(PREPROCESS_REGISTRY.get(s.kind)));
+/** The enabled estimated-field stages of a validated graph, in order. */
+function fieldStages(graph: ReturnType<typeof validateGraph>) {
+  return graph.stages.filter((s) => s.enabled && isFieldKind(PREPROCESS_REGISTRY.get(s.kind)));
 }
 
 /** Loads the saved fields of every estimated stage into a context (per-well jobs, --resume). */
 async function loadFields(ctx: PreprocessContext, graph: GraphSpec): Promise<void> {
-  for (const s of fieldStages(graph)) {
+  for (const s of fieldStages(validateGraph(graph))) {
     const infoFile = join(ctx.output, 'fields', `${s.name.replaceAll('/', '_')}.json`);
     const info = JSON.parse(await readFile(infoFile, 'utf8')) as { channels: Record<string, Record<string, unknown>> };
     const fields = new Map<string, Plane<'float32'>>();
@@ -109,13 +108,14 @@ async function loadFields(ctx: PreprocessContext, graph: GraphSpec): Promise<voi
 async function estimateFields(dump: Dump, graph: GraphSpec, opts: PreprocessOptions, wells: string[], failed: Map<string, string>, timings: Record<string, number>): Promise<void> {
   const g = validateGraph(graph);
   const mode = opts.mode ?? 'training';
-  for (const s of fieldStages(graph)) {
+  for (const s of fieldStages(g)) {
     const kind = PREPROCESS_REGISTRY.get(s.kind);
     if (!isFieldKind(kind)) continue;
     const ctx = newContext({ dump, mode, wells: wells.filter((w) => !failed.has(w)), output: opts.output, estimating: s.name, readModality: kind.appliesTo(s.params) });
     if (opts.resume && existsSync(join(opts.output, 'fields', `${s.name.replaceAll('/', '_')}.json`))) continue;
     await loadFields(ctx, { ...graph, stages: g.stages.slice(0, g.stages.indexOf(s)) });
-    const tiles = ctx.wells.reduce((n, w) => n + (dump.wells.get(w)?.rows.length ?? 0), 0);
+    const needed = (ch: string) => ctx.readModality === 'all' || (ctx.readModality === 'transmitted') === dump.config.transmitted.includes(ch);
+    const tiles = ctx.wells.reduce((n, w) => n + (dump.wells.get(w)?.rows.filter((r) => needed(r.channel)).length ?? 0), 0);
     const bar = opts.progress === false ? undefined : progress(`estimate ${s.name}`, tiles);
     const stages = g.stages.slice(0, g.stages.indexOf(s) + 1);
     await runGraph({ ...g, name: `${g.name}/estimate/${s.name}`, stages }, PREPROCESS_REGISTRY, { ...ctx, onTile: () => bar?.tick() });
@@ -144,17 +144,17 @@ async function sha256(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
 }
 
+/** Versions of Node, this toolkit and the libraries that shape the output (from their package.json). */
 function versions(): Record<string, string> {
-  const require = createRequire(import.meta.url);
+  const root = join(HERE, '..');
   const v: Record<string, string> = { node: process.version };
-  for (const p of ['sharp', 'apache-arrow', 'parquet-wasm', 'zod', 'bullmq']) {
+  for (const p of ['.', 'sharp', 'apache-arrow', 'hyparquet-writer', 'parquet-wasm', 'zod', 'bullmq']) {
     try {
-      v[p] = (require(`${p}/package.json`) as { version: string }).version;
+      v[p === '.' ? 'toolkit' : p] = (JSON.parse(readFileSync(join(root, p === '.' ? '' : join('node_modules', p), 'package.json'), 'utf8')) as { version: string }).version;
     } catch {
-      /* optional */
+      /* not installed */
     }
   }
-  v.toolkit = (require('../package.json') as { version: string }).version;
   return v;
 }
 

@@ -1,9 +1,21 @@
 import { z } from 'zod';
-import { toFloat32 } from '../../io/image.ts';
+import { MAX_VALUE, toFloat32, type Plane } from '../../io/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { IslError } from '../../io/errors.ts';
 import type { StageKind } from '../graph.ts';
 import type { PreprocessContext, TileItem } from './items.ts';
+
+/** Counts raw pixels at the dtype's maximum per channel (QC's saturation check), in the well's notes. */
+function countSaturated(ctx: PreprocessContext, well: string, channel: string, p: Plane): void {
+  if (p.dtype === 'float32') return;
+  const max = MAX_VALUE[p.dtype];
+  let n = 0;
+  for (const v of p.data) if (v === max) n++;
+  const notes = ctx.wellNotes.get(well) ?? {};
+  const sat = (notes.saturated ?? {}) as Record<string, { saturated: number; pixels: number }>;
+  const c = sat[channel] ?? { saturated: 0, pixels: 0 };
+  ctx.wellNotes.set(well, { ...notes, saturated: { ...sat, [channel]: { saturated: c.saturated + n, pixels: c.pixels + p.data.length } } });
+}
 
 const Params = z.object({
   /** Channels to read: all (default), only transmitted, or only fluorescence labels. */
@@ -40,7 +52,7 @@ export const readTiles: StageKind<z.infer<typeof Params>, PreprocessContext> = {
           let next = 0;
           const start = () => {
             const { r, pos } = rows[next++];
-            const job = readPlane(r.file, { page: r.page }).then((pl): TileItem => ({
+            const job = readPlane(r.file, { page: r.page }).then((pl): TileItem => (countSaturated(ctx, well, r.channel, pl), {
               well, tileRow: r.tileRow, tileCol: r.tileCol, channel: r.channel, z: r.z, path: r.file,
               stageX: pos.stageX, stageY: pos.stageY,
               modality: transmitted.has(r.channel) ? 'transmitted' : 'fluorescence',

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { zStack, type Plane } from '../../io/image.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
+import { imageInfo } from '../../io/read.ts';
 import { IslError } from '../../io/errors.ts';
 import { compositePlane, layoutOf, stitchWell } from '../../transforms/stitch/index.ts';
 import type { StageKind } from '../graph.ts';
@@ -40,7 +41,7 @@ export const stitch: StageKind<z.infer<typeof Params>, PreprocessContext> = {
           const refZ = p.referenceZ === 'middle' ? Math.floor(depth / 2) : Math.min(p.referenceZ, depth - 1);
           const refTiles = ref.filter((t) => t.z === refZ);
           // Overlap in the tiles' current pixels: a fraction stays, a pixel count scales with any downscale.
-          const rawWidth = ctx.dump?.wells.get(well)?.width ?? refTiles[0].plane.width;
+          const rawWidth = ctx.dump?.wells.get(well)?.width ?? (await imageInfo(refTiles[0].path)).width;
           const scale = refTiles[0].plane.width / rawWidth;
           const overlap = config?.overlapPx !== undefined ? config.overlapPx * scale : config?.overlap;
           const report = stitchWell(refTiles, {
