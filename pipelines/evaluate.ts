@@ -60,8 +60,9 @@ export interface EvaluateOptions {
   /** Training log (`train.jsonl`, lines {step, loss, ...}) to plot and link. */
   readonly trainLog?: string;
   /**
-   * True cell list (`cells.json` from fixtures/generate.ts) for a single-well evaluation; by
-   * default each truth well folder's own `cells.json` is used when present.
+   * True cell lists from fixtures/generate.ts: a `cells.json` file (single well), or a folder
+   * holding `<well>/cells.json` (+ `positions.json`, `clean_<LABEL>.tif`), i.e. a generated dump's
+   * `truth/`. Default: `cells.json` in each truth well folder, when present.
    */
   readonly cells?: string;
   /**
@@ -211,15 +212,19 @@ interface CellTruth {
 }
 
 /**
- * Reads a well's cell list (given, or `cells.json` in its truth folder) and guesses where the
- * stitched image sits in the generator's canvas from `positions.json` beside it: origin = the
- * top-left tile's canvas position; scale = image width / stitched width when they differ by more
- * than 5% (a downscaled well), else 1.
+ * Reads a well's cell list and guesses where the stitched image sits in the generator's canvas
+ * from `positions.json` beside it: origin = the top-left tile's canvas position; scale = image
+ * width / stitched width when they differ by more than 5% (a downscaled well), else 1.
+ * The list is `cells` itself (a file, single-well runs), `cells/<well>/cells.json` (a folder such
+ * as a generated dump's `truth/`), or else `cells.json` in the truth well folder when present.
  */
-async function loadCells(explicit: string | undefined, dir: string, singleWell: boolean, width: number): Promise<CellTruth | undefined> {
-  const path = explicit && singleWell ? explicit : join(dir, 'cells.json');
-  if (!(await exists(path))) {
-    if (explicit && singleWell) throw badInput(explicit, 'cell list not found');
+async function loadCells(cellsOpt: string | undefined, truthDir: string, well: string, width: number): Promise<CellTruth | undefined> {
+  let path = join(truthDir, 'cells.json');
+  if (cellsOpt) {
+    const isDir = await stat(cellsOpt).then((s) => s.isDirectory(), () => false);
+    path = isDir ? join(cellsOpt, well, 'cells.json') : cellsOpt;
+    if (!(await exists(path))) throw badInput(path, `cell list of well ${well} not found`, well);
+  } else if (!(await exists(path))) {
     return undefined;
   }
   const cells = parseCellList(await readFile(path, 'utf8'), path);
@@ -283,7 +288,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const replicateWells = opts.replicate ? await collect(opts.replicate, 'truth') : undefined;
   const trainText = opts.trainLog ? await readFile(opts.trainLog, 'utf8').catch((e) => { throw badInput(opts.trainLog!, 'cannot read the training log', undefined, e); }) : undefined;
   if (opts.qcReport) await stat(opts.qcReport).catch((e) => { throw badInput(opts.qcReport!, 'QC report not found', undefined, e); });
-  if (opts.cells && predWells.size > 1) throw badOption('cells', 'a cell list only for a single-well evaluation (put cells.json in each truth well folder instead)', opts.cells);
+  if (opts.cells && predWells.size > 1 && !(await stat(opts.cells).then((s) => s.isDirectory(), () => false))) {
+    throw badOption('cells', 'a folder holding <well>/cells.json when several wells are evaluated (e.g. the generated dump\'s truth/)', opts.cells);
+  }
 
   const wells: WellMetrics[] = [];
   for (const [well, pw] of [...predWells].sort((a, b) => a[0].localeCompare(b[0]))) {
@@ -323,7 +330,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     if (nuclear) {
       const tSeg = segmentNuclei(truth.get(nuclear)!);
       const pSeg = segmentNuclei(pred.get(nuclear)!);
-      const cellTruth = await loadCells(opts.cells, tw.dir, predWells.size === 1, width);
+      const cellTruth = await loadCells(opts.cells, tw.dir, well, width);
       const cells = cellTruth?.cells;
       const cellFrame = cellTruth ? alignCellList(cellTruth.cells, tSeg.labels, cellTruth.guess) : undefined;
       const cellLabels = cellTruth && cellFrame ? cellListLabels(cellTruth.cells, width, height, cellFrame) : undefined;
@@ -429,7 +436,7 @@ if (isMain(import.meta.url)) {
     .option('--seed <n>', 'seed of the random pixel sample', number, 0)
     .option('--samples <n>', 'pixels drawn for Pearson r', positiveInt, DEFAULT_PEARSON_SAMPLES)
     .option('--crop <px>', 'side of the top-left crop shown', positiveInt, DEFAULT_CROP)
-    .option('--cells <file>', 'true cell list (cells.json) for a single well; default <truth well>/cells.json when present')
+    .option('--cells <path>', 'true cell lists: cells.json (one well) or a folder of <well>/cells.json such as DUMP/truth; default <truth well>/cells.json when present')
     .option('--labels <list>', 'comma-separated labels to evaluate (default: every predicted label)')
     .option('--nuclear-label <label>', 'nuclear stain for object metrics (default: first label matching DAPI|HOECHST)')
     .option('--dead-label <label>', 'dead-cell stain (default: first label matching DEAD|PROPIDIUM)')

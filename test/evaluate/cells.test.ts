@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cellListLabels, parseCellList, type NucleusRecord, alignCellList, objectAreas, segmentNuclei, pearson } from '../../transforms/evaluate/index.ts';
@@ -71,6 +71,13 @@ test('evaluate: object metrics checked against the true cell list (cells.json + 
   t.is(o.liveDead?.truth.liveAreas.length, 20);
   const html = await readFile(res.indexHtml, 'utf8');
   t.true(html.includes('A1: true image vs cell list') && html.includes('A1: prediction vs cell list'));
+  // The same lists from a generated dump's truth/ folder (cells/<well>/cells.json).
+  const dump = join(dir, 'dump', 'truth', 'A1');
+  await mkdir(dump, { recursive: true });
+  for (const f of ['cells.json', 'positions.json']) await copyFile(join(truthDir, f), join(dump, f));
+  await rm(join(truthDir, 'cells.json'));
+  const fromDump = await evaluate({ pred: join(dir, 'pred'), truth: join(dir, 'truth'), out: join(dir, 'r3'), samples: 1000, cells: join(dir, 'dump', 'truth') });
+  t.deepEqual(fromDump.metrics.wells[0].objects!.predVsCells, o.predVsCells);
   // An explicit --cells file that does not exist is an error.
-  await t.throwsAsync(evaluate({ pred: join(dir, 'pred'), truth: join(dir, 'truth'), out: join(dir, 'r2'), samples: 1000, cells: join(dir, 'missing.json') }), { message: /missing\.json: cell list not found/ });
+  await t.throwsAsync(evaluate({ pred: join(dir, 'pred'), truth: join(dir, 'truth'), out: join(dir, 'r2'), samples: 1000, cells: join(dir, 'missing.json') }), { message: /missing\.json: cell list of well A1 not found/ });
 });
