@@ -15,9 +15,10 @@
  * Exact: it returns one of the 25 window values, the same as sorting. Borders replicate the
  * edge pixel (OpenCV's medianBlur does the same).
  */
-import { badOption, IslError } from '../io/errors.ts';
+import { badOption } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
 import { requireFinite } from './validate.ts';
+import { ensureMemory, I32, op, V128, wasmModule } from './wasm.ts';
 
 /**
  * 5x5 median of `p` with replicated borders. Returns a new plane.
@@ -47,7 +48,7 @@ export interface SaltAndPepperResult {
 /**
  * Removes salt-and-pepper noise (hot and dead pixels) by applying the 5x5 median repeatedly until
  * the image stops changing, as the paper does for fluorescence (it converges within 32 passes).
- * Passes after the first recompute only rows within 2 of a row that changed.
+ * Passes after the first refilter only the 8 x 64 tiles next to a tile that changed.
  * @throws IslError BAD_OPTION for maxIterations not a positive integer; BAD_INPUT for NaN/Infinity.
  */
 export function removeSaltAndPepper(p: Plane<'float32'>, opts: SaltAndPepperOptions = {}): SaltAndPepperResult {
@@ -57,39 +58,53 @@ export function removeSaltAndPepper(p: Plane<'float32'>, opts: SaltAndPepperOpti
   const { width: W, height: H } = p;
   const k = kernelFor(W);
   k.load(p);
-  // dirty[y]: input row y changed in the last pass, so output rows y-2..y+2 may change
-  let dirty = new Uint8Array(H).fill(1);
+  // Tiles of TY x TX pixels; a tile is refiltered when it or a neighbour changed in the last pass
+  // (a 5x5 window reaches 2 px, less than a tile). Later passes usually touch few tiles.
+  const TY = 8;
+  const TX = 64;
+  const ny = Math.ceil(H / TY);
+  const nx = Math.ceil(W / TX);
+  let changed = new Uint8Array(ny * nx).fill(1);
   for (let it = 1; it <= maxIterations; it++) {
-    // compute every affected row from the current image first, then commit (a true repeated filter)
-    const ran = new Uint8Array(H);
-    let y = 0;
-    while (y < H) {
-      if (!nearDirty(dirty, y, H)) {
-        y++;
-        continue;
+    const todo = new Uint8Array(ny * nx);
+    for (let ty = 0; ty < ny; ty++)
+      for (let tx = 0; tx < nx; tx++) {
+        if (!changed[ty * nx + tx]) continue;
+        for (let a = Math.max(ty - 1, 0); a <= Math.min(ty + 1, ny - 1); a++) for (let b = Math.max(tx - 1, 0); b <= Math.min(tx + 1, nx - 1); b++) todo[a * nx + b] = 1;
       }
-      let y1 = y + 1;
-      while (y1 < H && nearDirty(dirty, y1, H)) y1++;
-      k.run(y, y1);
-      ran.fill(1, y, y1);
-      y = y1;
+    // filter every tile to do from the current image first, then commit (a true repeated filter)
+    for (let ty = 0; ty < ny; ty++) {
+      let tx = 0;
+      while (tx < nx) {
+        if (!todo[ty * nx + tx]) {
+          tx++;
+          continue;
+        }
+        let end = tx + 1;
+        while (end < nx && todo[ty * nx + end]) end++;
+        k.run(ty * TY, Math.min((ty + 1) * TY, H), tx * TX, Math.min(end * TX, Math.ceil(W / 4) * 4));
+        tx = end;
+      }
     }
-    const next = new Uint8Array(H);
+    const next = new Uint8Array(ny * nx);
+    const rows = new Uint8Array(H);
     let any = false;
-    for (let r = 0; r < H; r++) if (ran[r] && k.commitRow(r, W)) ((next[r] = 1), (any = true));
+    for (let ty = 0; ty < ny; ty++)
+      for (let tx = 0; tx < nx; tx++) {
+        if (!todo[ty * nx + tx]) continue;
+        const y0 = ty * TY;
+        const y1 = Math.min(y0 + TY, H);
+        if (k.commit(y0, y1, tx * TX, Math.min((tx + 1) * TX, W))) {
+          next[ty * nx + tx] = 1;
+          rows.fill(1, y0, y1);
+          any = true;
+        }
+      }
     if (!any) return { plane: k.current(W, H), iterations: it, converged: true };
-    k.refreshBorders(W, H, next);
-    dirty = next;
+    k.refreshBorders(W, H, rows);
+    changed = next;
   }
   return { plane: k.current(W, H), iterations: maxIterations, converged: false };
-}
-
-function nearDirty(dirty: Uint8Array, y: number, H: number): boolean {
-  for (let d = -2; d <= 2; d++) {
-    const r = y + d;
-    if (r >= 0 && r < H && dirty[r]) return true;
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -224,59 +239,16 @@ function buildProgram(): Program {
 // ---------------------------------------------------------------------------------------------
 // WebAssembly emission
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && !(b & 0x40)) || (n === -1 && b & 0x40)) return out.push(b), out;
-    out.push(b | 0x80);
-  }
-};
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const str = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-const op = {
-  get: (i: number) => [0x20, ...uleb(i)],
-  set: (i: number) => [0x21, ...uleb(i)],
-  const: (n: number) => [0x41, ...sleb(n)],
-  add: [0x6a],
-  mul: [0x6c],
-  geU: [0x4f],
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  br: (l: number) => [0x0c, ...uleb(l)],
-  brIf: (l: number) => [0x0d, ...uleb(l)],
-  end: [0x0b],
-  load: (offset: number) => [0xfd, ...uleb(0), 0, ...uleb(offset)],
-  store: (offset: number) => [0xfd, ...uleb(11), 0, ...uleb(offset)],
-  // pseudo-min/max: b < a ? b : a (one SSE instruction each; inputs are checked finite)
-  pmin: [0xfd, ...uleb(234)],
-  pmax: [0xfd, ...uleb(235)],
-};
-
 /**
- * Module for padded row width PW (floats, multiple of 4): export `median(inp, out, scr, y0, y1, wv)`
- * (byte addresses; wv = output row width in floats, a multiple of 4) filtering output rows y0..y1-1.
+ * Module for padded row width PW (floats, multiple of 4): export
+ * `median(inp, out, scr, y0, y1, wv, x0, x1)` (byte addresses; wv = output row width in floats, a
+ * multiple of 4) filtering output rows y0..y1-1, columns x0..x1-1 (multiples of 4).
  * Input is the image with 2 replicated pixels on every side (row stride PW).
  */
-function emitModule(PW: number, prog: Program): Uint8Array<ArrayBuffer> {
-  const P = { inp: 0, out: 1, scr: 2, y0: 3, y1: 4, wv: 5 };
-  const L = { y: 6, x: 7, a: 8, o: 9 };
-  const V0 = 10; // v128 locals: 25 inputs then one per op
+function emitModule(PW: number, prog: Program): WebAssembly.Module {
+  const P = { inp: 0, out: 1, scr: 2, y0: 3, y1: 4, wv: 5, x0: 6, x1: 7 };
+  const L = { y: 8, x: 9, a: 10, o: 11 };
+  const V0 = 12; // v128 locals: 25 inputs then one per op
   const nv = 25 + prog.ops.length;
   const row = PW * 4;
   const b: number[] = [];
@@ -287,9 +259,9 @@ function emitModule(PW: number, prog: Program): Uint8Array<ArrayBuffer> {
   emit(op.block, op.loop); // rows
   emit(op.get(L.y), op.get(P.y1), op.geU, op.brIf(1));
   // 1. sort columns of 5: scr[k][x] = k-th smallest of input rows y..y+4 at column x
-  emit(op.const(0), op.set(L.x));
+  emit(op.get(P.x0), op.set(L.x));
   emit(op.block, op.loop);
-  emit(op.get(L.x), op.const(PW), op.geU, op.brIf(1));
+  emit(op.get(L.x), op.get(P.x1), op.const(4), op.add, op.geU, op.brIf(1));
   // a = inp + (y * PW + x) * 4
   emit(op.get(L.y), op.const(PW), op.mul, op.get(L.x), op.add, op.const(4), op.mul, op.get(P.inp), op.add, op.set(L.a));
   for (let k = 0; k < 5; k++) emit(op.get(L.a), op.load(k * row), op.set(V0 + k));
@@ -308,9 +280,9 @@ function emitModule(PW: number, prog: Program): Uint8Array<ArrayBuffer> {
   for (let k = 0; k < 5; k++) emit(op.get(L.o), op.get(V0 + col[k]), op.store(k * row));
   emit(op.get(L.x), op.const(4), op.add, op.set(L.x), op.br(0), op.end, op.end);
   // 2. windows: 4 output pixels per step
-  emit(op.const(0), op.set(L.x));
+  emit(op.get(P.x0), op.set(L.x));
   emit(op.block, op.loop);
-  emit(op.get(L.x), op.get(P.wv), op.geU, op.brIf(1));
+  emit(op.get(L.x), op.get(P.x1), op.geU, op.brIf(1));
   emit(op.get(L.x), op.const(4), op.mul, op.get(P.scr), op.add, op.set(L.a));
   // inputs are reloaded from the (L1-resident) scratch rows at each use: fewer live registers
   const value = (v: number): number[] => (v < 25 ? [...op.get(L.a), ...op.load((v % 5) * row + Math.floor(v / 5) * 4)] : op.get(V0 + v));
@@ -319,16 +291,8 @@ function emitModule(PW: number, prog: Program): Uint8Array<ArrayBuffer> {
   emit(op.get(L.y), op.get(P.wv), op.mul, op.get(L.x), op.add, op.const(4), op.mul, op.get(P.out), op.add);
   emit(op.get(V0 + prog.out), op.store(0));
   emit(op.get(L.x), op.const(4), op.add, op.set(L.x), op.br(0), op.end, op.end);
-  emit(op.get(L.y), op.const(1), op.add, op.set(L.y), op.br(0), op.end, op.end, op.end);
-  const body = [...vec([[4, I32], [...uleb(Math.max(nv, 5 + 18)), V128]]), ...b];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0]])),
-    ...section(2, vec([[...str('env'), ...str('mem'), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec([[0]])),
-    ...section(7, vec([[...str('median'), 0x00, 0]])),
-    ...section(10, vec([[...uleb(body.length), ...body]])),
-  ]);
+  emit(op.get(L.y), op.const(1), op.add, op.set(L.y), op.br(0), op.end, op.end);
+  return wasmModule([{ name: 'median', params: 8, locals: [[4, I32], [Math.max(nv, 5 + 18), V128]], body: b }]);
 }
 
 let program: Program | undefined;
@@ -354,14 +318,14 @@ class Kernel {
   private readonly WV: number;
   private readonly PW: number;
   private readonly mem = new WebAssembly.Memory({ initial: 1 });
-  private readonly fn: (inp: number, out: number, scr: number, y0: number, y1: number, wv: number) => void;
+  private readonly fn: (inp: number, out: number, scr: number, y0: number, y1: number, wv: number, x0: number, x1: number) => void;
   private H = 0;
   private f32 = new Float32Array(0);
 
   constructor(width: number, prog: Program) {
     this.WV = Math.ceil(width / 4) * 4;
     this.PW = this.WV + 4;
-    const mod = new WebAssembly.Module(emitModule(this.PW, prog));
+    const mod = emitModule(this.PW, prog);
     const inst = new WebAssembly.Instance(mod, { env: { mem: this.mem } });
     this.fn = inst.exports.median as Kernel['fn'];
   }
@@ -374,11 +338,7 @@ class Kernel {
   load(p: Plane<'float32'>): void {
     this.H = p.height;
     const floats = (p.height + 4) * this.PW + p.height * this.WV + 5 * this.PW;
-    const need = Math.ceil((floats * 4) / 65536);
-    if (need > 65536) throw new IslError('BAD_INPUT', `image too large for the median kernel (4 GiB wasm memory): ${p.width}x${p.height}`);
-    const have = this.mem.buffer.byteLength / 65536;
-    if (need > have) this.mem.grow(need - have);
-    this.f32 = new Float32Array(this.mem.buffer);
+    this.f32 = ensureMemory(this.mem, floats * 4);
     for (let y = 0; y < p.height; y++) this.f32.set(p.data.subarray(y * p.width, (y + 1) * p.width), (y + 2) * this.PW + 2);
     const all = new Uint8Array(p.height).fill(1);
     this.refreshBorders(p.width, p.height, all);
@@ -399,9 +359,10 @@ class Kernel {
     if (rows[H - 1]) f.copyWithin((H + 2) * PW, (H + 1) * PW, (H + 2) * PW), f.copyWithin((H + 3) * PW, (H + 1) * PW, (H + 2) * PW);
   }
 
-  run(y0: number, y1: number): void {
+  /** Filters output rows y0..y1-1, columns x0..x1-1 (x0, x1 multiples of 4; x1 <= row width rounded up to 4). */
+  run(y0: number, y1: number, x0 = 0, x1 = this.WV): void {
     const out = this.outBase;
-    this.fn(0, out * 4, (out + this.H * this.WV) * 4, y0, y1, this.WV);
+    this.fn(0, out * 4, (out + this.H * this.WV) * 4, y0, y1, this.WV, x0, x1);
   }
 
   /** Output plane from the last full run. */
@@ -412,17 +373,19 @@ class Kernel {
     return o;
   }
 
-  /** Copies output row y over the current image; true if any pixel changed. */
-  commitRow(y: number, W: number): boolean {
+  /** Copies the output rectangle over the current image; true if any pixel changed. */
+  commit(y0: number, y1: number, x0: number, x1: number): boolean {
     const f = this.f32;
-    const src = this.outBase + y * this.WV;
-    const dst = (y + 2) * this.PW + 2;
     let changed = false;
-    for (let x = 0; x < W; x++) {
-      const v = f[src + x];
-      if (v !== f[dst + x]) {
-        f[dst + x] = v;
-        changed = true;
+    for (let y = y0; y < y1; y++) {
+      const src = this.outBase + y * this.WV;
+      const dst = (y + 2) * this.PW + 2;
+      for (let x = x0; x < x1; x++) {
+        const v = f[src + x];
+        if (v !== f[dst + x]) {
+          f[dst + x] = v;
+          changed = true;
+        }
       }
     }
     return changed;
