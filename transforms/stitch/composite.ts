@@ -3,8 +3,8 @@
  *
  * Each tile pixel gets weight rx(u) * ry(v), a ramp rising linearly over `ramp` px from each tile
  * edge; a canvas pixel is the weighted mean of the tiles covering it. The normalising sum is
- * evaluated from the layout for each tile as it arrives, so no weight canvas is kept: memory is the
- * canvas plus one tile and its weight buffer, whatever the number of tiles, and the same layout is
+ * evaluated from the layout row by row as each tile arrives, so no weight image is kept: memory is
+ * the canvas plus the tile being added, whatever the number of tiles, and the same layout is
  * applied to every z-plane and channel of the well.
  */
 import { badInput, badOption } from '../../io/errors.ts';
@@ -77,8 +77,10 @@ export async function compositePlane(layout: CompositeLayout, source: TileSource
   const ry = ramp(H, layout.ramp.y);
   const index = new Map(layout.tiles.map((t, i) => [`${t.row},${t.col}`, i]));
   const done = new Array<boolean>(layout.tiles.length).fill(false);
-  const weight = new Float32Array(W * H);
-  const total = new Float32Array(W * H);
+  // Per tile: the other tiles overlapping it. Per row: the normalising sum of every covering
+  // tile's weight, built in a row buffer, so no weight image is ever held.
+  const neighbours = layout.tiles.map((t) => layout.tiles.filter((o) => o !== t && Math.abs(o.x - t.x) < W && Math.abs(o.y - t.y) < H));
+  const total = new Float32Array(W);
 
   const add = (row: number, col: number, p: Plane) => {
     const i = index.get(`${row},${col}`);
@@ -87,26 +89,26 @@ export async function compositePlane(layout: CompositeLayout, source: TileSource
     if (p.width !== W || p.height !== H) throw badInput(`tile (${row}, ${col})`, `tile is ${p.width}x${p.height} but the layout expects ${W}x${H}`);
     done[i] = true;
     const t = layout.tiles[i];
-    for (let v = 0; v < H; v++) for (let u = 0; u < W; u++) weight[v * W + u] = rx[u] * ry[v];
-    total.set(weight);
-    // Add the weights of every other tile over its intersection with this one.
-    for (const o of layout.tiles) {
-      if (o === t) continue;
-      const x0 = Math.max(t.x, o.x), x1 = Math.min(t.x, o.x) + W;
-      const y0 = Math.max(t.y, o.y), y1 = Math.min(t.y, o.y) + H;
-      if (x1 <= x0 || y1 <= y0) continue;
-      for (let y = y0; y < y1; y++) {
-        const wy = ry[y - o.y];
-        const base = (y - t.y) * W - t.x;
-        for (let x = x0; x < x1; x++) total[base + x] += rx[x - o.x] * wy;
-      }
-    }
     const src = p.data;
     const dst = canvas.data;
     for (let v = 0; v < H; v++) {
-      const c = (t.y + v) * CW + t.x;
+      const Y = t.y + v;
+      const c = Y * CW + t.x;
       const r = v * W;
-      for (let u = 0; u < W; u++) dst[c + u] += (src[r + u] * weight[r + u]) / total[r + u];
+      const covering = neighbours[i].filter((o) => Y >= o.y && Y < o.y + H);
+      if (covering.length === 0) {
+        // Only this tile here: its normalised weight is 1 whatever its ramp.
+        for (let u = 0; u < W; u++) dst[c + u] += src[r + u];
+        continue;
+      }
+      const wy = ry[v];
+      for (let u = 0; u < W; u++) total[u] = rx[u] * wy;
+      for (const o of covering) {
+        const oy = ry[Y - o.y];
+        const x0 = Math.max(t.x, o.x), x1 = Math.min(t.x, o.x) + W;
+        for (let x = x0; x < x1; x++) total[x - t.x] += rx[x - o.x] * oy;
+      }
+      for (let u = 0; u < W; u++) dst[c + u] += (src[r + u] * rx[u] * wy) / total[u];
     }
   };
 

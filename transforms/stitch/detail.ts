@@ -34,17 +34,42 @@ function boxCols(src: Float32Array, dst: Float32Array, w: number, h: number, r: 
 }
 
 /**
- * High-pass detail image: p - boxMean(p, radius), the box being (2 radius + 1)^2 px.
- * @param radius box half-width in px (integer >= 1)
- * @throws IslError BAD_OPTION for a radius that is not a positive integer
+ * Band-pass detail image: boxMean(p, smooth) - boxMean(p, radius), boxes of (2r + 1)^2 px. The
+ * small box (smooth >= 1) averages away pixel noise, which is independent between exposures and
+ * only dilutes the NCC of true overlaps; smooth = 0 keeps every pixel (p - boxMean(p, radius)).
+ *
+ * With `clip` > 0, values are then clipped to +-clip robust standard deviations (1.4826 x the
+ * median absolute value, from a sample of pixels): hot pixels and other outliers would otherwise
+ * dominate the variance of an overlap and flatten its NCC peak.
+ * @param radius large box half-width in px (integer >= 1)
+ * @param smooth small box half-width in px (integer, 0 <= smooth < radius; default 0)
+ * @param clip robust standard deviations to clip at (default 0: no clipping)
+ * @throws IslError BAD_OPTION for radii or clip out of range
  */
-export function detail(p: Plane<'float32'>, radius: number): Plane<'float32'> {
+export function detail(p: Plane<'float32'>, radius: number, smooth = 0, clip = 0): Plane<'float32'> {
   if (!Number.isInteger(radius) || radius < 1) throw badOption('highPass', 'a box radius in px (integer >= 1)', radius);
+  if (!Number.isInteger(smooth) || smooth < 0 || smooth >= radius) throw badOption('smooth', `a box radius in px (integer >= 0 and < highPass ${radius})`, smooth);
+  if (!(clip >= 0)) throw badOption('clip', 'a number of standard deviations >= 0', clip);
   const { width: w, height: h } = p;
   const t = new Float32Array(w * h);
   const m = new Float32Array(w * h);
   boxRows(p.data, t, w, h, radius);
   boxCols(t, m, w, h, radius);
-  for (let i = 0; i < m.length; i++) m[i] = p.data[i] - m[i];
+  if (smooth === 0) {
+    for (let i = 0; i < m.length; i++) m[i] = p.data[i] - m[i];
+  } else {
+    const s = new Float32Array(w * h);
+    boxRows(p.data, t, w, h, smooth);
+    boxCols(t, s, w, h, smooth);
+    for (let i = 0; i < m.length; i++) m[i] = s[i] - m[i];
+  }
+  if (clip > 0) {
+    const step = Math.max(1, Math.floor(m.length / 65536));
+    const sample: number[] = [];
+    for (let i = 0; i < m.length; i += step) sample.push(Math.abs(m[i]));
+    sample.sort((a, b) => a - b);
+    const lim = clip * 1.4826 * sample[sample.length >> 1];
+    if (lim > 0) for (let i = 0; i < m.length; i++) m[i] = m[i] > lim ? lim : m[i] < -lim ? -lim : m[i];
+  }
   return plane('float32', w, h, m);
 }

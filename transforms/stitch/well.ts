@@ -31,13 +31,17 @@ export interface StitchOptions {
    * per axis. Required unless every tile has a stage position (then the median stage step is used).
    */
   readonly overlap?: number | { readonly x: number; readonly y: number };
-  /** Largest deviation of a pair from its nominal offset searched (px). Default max(8, 5 % of the tile size) per axis. */
+  /** Largest deviation of a pair from its nominal offset searched (px). Default max(8, 10 % of the tile size) per axis; the NCC threshold adapts to it (null pairs use the same search). */
   readonly searchRadius?: number | { readonly x: number; readonly y: number };
   /**
    * Registration works on tile - boxMean(tile, highPass) (detail.ts) to cancel vignetting and uneven
    * background; box half-width in px, default max(2, 2 % of the tile size); 0 registers raw tiles.
    */
   readonly highPass?: number;
+  /** Small box half-width (px) averaged first to suppress pixel noise (detail.ts); default 1, 0 keeps single pixels. */
+  readonly smooth?: number;
+  /** Clip the detail image at this many robust standard deviations (hot pixels, debris); default 4, 0 disables. */
+  readonly clip?: number;
   /** A fixed NCC threshold instead of the data-driven one. */
   readonly nccThreshold?: number;
   /** Null pairs registered for the threshold (default 16) and their seed (default 0). */
@@ -182,10 +186,12 @@ export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {})
     throw badOption('overlap', 'the nominal tile overlap (fraction < 1 or px) when tiles have no stage positions', opts.overlap);
   } else overlap = { x: 0, y: 0 };
 
-  const search = opts.searchRadius === undefined ? { x: Math.max(8, Math.round(0.05 * W)), y: Math.max(8, Math.round(0.05 * H)) } : perAxis('searchRadius', opts.searchRadius);
+  const search = opts.searchRadius === undefined ? { x: Math.max(8, Math.round(0.1 * W)), y: Math.max(8, Math.round(0.1 * H)) } : perAxis('searchRadius', opts.searchRadius);
   if (!(search.x >= 0 && search.y >= 0)) throw badOption('searchRadius', 'radii >= 0 px', opts.searchRadius);
   const highPass = opts.highPass ?? Math.max(2, Math.round(0.02 * Math.min(W, H)));
   if (!Number.isInteger(highPass) || highPass < 0) throw badOption('highPass', 'a box radius in px (integer >= 0)', highPass);
+  const smooth = opts.smooth ?? (highPass > 1 ? 1 : 0);
+  const clip = opts.clip ?? 4;
   const stage: (Point | undefined)[] = slot.map((t, i) =>
     t ? (hasStage ? { x: t.stageX!, y: t.stageY! } : { x: (i % cols) * (W - overlap.x), y: Math.floor(i / cols) * (H - overlap.y) }) : undefined,
   );
@@ -196,7 +202,7 @@ export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {})
     const hit = cache.get(i);
     if (hit) return hit;
     const raw = toFloat32(slot[i]!.plane);
-    const p = highPass > 0 ? detail(raw, highPass) : raw;
+    const p = highPass > 0 ? detail(raw, highPass, smooth, clip) : raw;
     if (keep) cache.set(i, p);
     return p;
   };
