@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- evaluate [SIZE]`: the evaluation transforms on a SIZE x SIZE (default 2048)
- * synthetic nuclear image against NumPy/SciPy references on the same data, plus correctness of
+ * synthetic nuclear image against NumPy/SciPy/scikit-image references on the same data, plus correctness of
  * each pair (same threshold, same distances, same component count, same KS statistic/p-value),
  * and the whole `evaluate()` on one well of 3 labels (no reference: absolute time).
  */
@@ -57,11 +57,11 @@ try {
   const refR = Number(spawnPy(`${load}print(np.corrcoef(t.ravel().astype(np.float64),p.ravel().astype(np.float64))[0,1])`));
   report('evaluate/pearson_1M_plus_whole', ours, ref, { size, r_ours: rWhole, r_numpy: refR, abs_diff: Math.abs(rWhole - refR) });
 
-  // Otsu threshold (256 bins over [min, max], as skimage.filters.threshold_otsu) vs a NumPy transcription.
-  const otsuPy = 'def otsu(im):\n  h,e=np.histogram(im.ravel(),256,range=(im.min(),im.max())); c=(e[:-1]+e[1:])/2; h=h.astype(float)\n  w1=np.cumsum(h); w2=np.cumsum(h[::-1])[::-1]; m1=np.cumsum(h*c)/w1; m2=(np.cumsum((h*c)[::-1])/w2[::-1])[::-1]\n  v=w1[:-1]*w2[1:]*(m1[:-1]-m2[1:])**2; return c[np.argmax(v)]\n';
+  // Otsu threshold (256 bins over [min, max]) vs scikit-image's threshold_otsu.
+  const otsuPy = 'from skimage.filters import threshold_otsu\n';
   const oursOtsu = await timeIt(() => otsuThreshold(truth));
-  const refOtsu = pythonSeconds(`${load}${otsuPy}print(med(lambda: otsu(t)))`);
-  report('evaluate/otsu', oursOtsu, refOtsu, { threshold_ours: otsuThreshold(truth), threshold_numpy: Number(spawnPy(`${load}${otsuPy}print(otsu(t))`)) });
+  const refOtsu = pythonSeconds(`${load}${otsuPy}print(med(lambda: threshold_otsu(t)))`);
+  report('evaluate/otsu', oursOtsu, refOtsu, { threshold_ours: otsuThreshold(truth), threshold_skimage: Number(spawnPy(`${load}${otsuPy}print(threshold_otsu(t))`)) });
 
   // Connected components (8-connectivity) vs scipy.ndimage.label.
   const th = otsuThreshold(truth);
@@ -87,10 +87,13 @@ try {
   const k = ksTwoSample(a, b);
   report('evaluate/ks_exact_400x300', oursKs, refKs, { D_ours: k.statistic, D_scipy: refD, p_ours: k.pValue, p_scipy: refP });
 
-  // Whole segmentation (no single-call reference: skimage is not in Debian's python here).
+  // Whole segmentation vs the scikit-image recipe: gaussian, threshold_otsu, label, EDT, h-maxima
+  // markers (h = 2 px, our splitDepth), watershed, remove_small_objects(16).
+  const segPy = `from scipy import ndimage as ndi\nfrom skimage.filters import threshold_otsu\nfrom skimage.morphology import h_maxima, remove_small_objects\nfrom skimage.segmentation import watershed\nfrom skimage.measure import label\ndef seg(im):\n  s=ndi.gaussian_filter(im.astype(np.float64),1,truncate=3); m=s>threshold_otsu(s); d=ndi.distance_transform_edt(m)\n  mk=label(h_maxima(d,2)); w=watershed(-d,mk,mask=m); return remove_small_objects(w,16)\n`;
   const seg = segmentNuclei(truth);
   const oursSeg = await timeIt(() => segmentNuclei(truth), 3);
-  console.log(JSON.stringify({ name: 'evaluate/segment_nuclei', ours_s: Number(oursSeg.toPrecision(4)), size, nuclei: seg.labels.count }));
+  const refSeg = pythonSeconds(`${load}${segPy}print(med(lambda: seg(t), 3))`);
+  report('evaluate/segment_nuclei', oursSeg, refSeg, { nuclei_ours: seg.labels.count, nuclei_skimage: Number(spawnPy(`${load}${segPy}print(len(np.unique(seg(t)))-1)`)) });
 
   // The whole pipeline on one well with 3 labels (PNG decode, metrics, figures, page).
   await writeWell(join(dir, 'truth'), 'A1', { DAPI: truth, MAP2: truth, NFH: truth }, 'truth');
