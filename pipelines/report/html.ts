@@ -16,8 +16,9 @@ function num(v: number | undefined, digits = 3): string {
   return v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
 }
 
-/** p-values span many orders of magnitude: scientific below 0.001. */
+/** p-values span many orders of magnitude: scientific below 0.001; below float64's resolution of 1 - P, a bound. */
 function pval(p: number): string {
+  if (p < 1e-15) return '&lt; 1e-15';
   return p < 1e-3 ? p.toExponential(1) : p.toFixed(3);
 }
 

@@ -12,7 +12,11 @@
 export interface KsResult {
   /** D = max |F1(x) - F2(x)| of the two empirical distribution functions, in [0, 1]. */
   readonly statistic: number;
-  /** Two-sided p-value of D under the null hypothesis that both samples share one distribution. */
+  /**
+   * Two-sided p-value of D under the null hypothesis that both samples share one distribution.
+   * Computed as 1 - P(D < d), so values below ~1e-15 are rounded to 0 (scipy's exact method does
+   * the same).
+   */
   readonly pValue: number;
   /** 'exact' (lattice-path count, when n1 * n2 <= 1e7) or 'asymptotic' (Kolmogorov distribution). */
   readonly method: 'exact' | 'asymptotic';
