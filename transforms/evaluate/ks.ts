@@ -14,8 +14,8 @@ export interface KsResult {
   readonly statistic: number;
   /**
    * Two-sided p-value of D under the null hypothesis that both samples share one distribution.
-   * Computed as 1 - P(D < d), so values below ~1e-15 are rounded to 0 (scipy's exact method does
-   * the same).
+   * The exact method computes 1 - P(D < d) in float64, so p-values below ~1e-15 lose their
+   * relative precision and may be returned as 0.
    */
   readonly pValue: number;
   /** 'exact' (lattice-path count, when n1 * n2 <= 1e7) or 'asymptotic' (Kolmogorov distribution). */
