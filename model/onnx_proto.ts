@@ -16,6 +16,11 @@ class Writer {
     this.parts.push(Number(n));
     return this;
   }
+  fixed32(v: number): this {
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    for (const x of b) this.parts.push(x);
+    return this;
+  }
   tag(field: number, wire: number): this {
     return this.varint((field << 3) | wire);
   }
@@ -43,24 +48,35 @@ export interface OnnxNode {
   op: string;
   inputs: string[];
   outputs: string[];
-  attrs?: Record<string, number | number[]>;
+  /** int, ints or string attributes (numbers are ints; use `floats` for float attributes). */
+  attrs?: Record<string, number | number[] | string>;
+  floats?: Record<string, number>;
 }
 
-/** A float tensor graph input or output; dims are numbers or symbolic names. */
+/** A constant tensor stored in the graph: int64 or float32 values with dims. */
+export interface OnnxInitializer {
+  name: string;
+  dims: number[];
+  type: 'int64' | 'float32';
+  values: number[];
+}
+
+/** A graph input or output (float32 unless `type` says int64); dims are numbers or symbolic names. */
 export interface OnnxValue {
   name: string;
   dims: (number | string)[];
+  type?: 'float32' | 'int64';
 }
 
 function valueInfo(v: OnnxValue): Writer {
   const shape = new Writer();
   for (const d of v.dims) shape.message(1, typeof d === 'number' ? new Writer().int(1, d) : new Writer().string(2, d));
-  const tensorType = new Writer().int(1, 1).message(2, shape);
+  const tensorType = new Writer().int(1, v.type === 'int64' ? 7 : 1).message(2, shape);
   return new Writer().string(1, v.name).message(2, new Writer().message(1, tensorType));
 }
 
 /** Serialises a float32 graph as an ONNX model (IR 8, default opset 17). */
-export function onnxModel(nodes: OnnxNode[], inputs: OnnxValue[], outputs: OnnxValue[]): Uint8Array {
+export function onnxModel(nodes: OnnxNode[], inputs: OnnxValue[], outputs: OnnxValue[], initializers: OnnxInitializer[] = []): Uint8Array {
   const graph = new Writer();
   nodes.forEach((n, i) => {
     const node = new Writer();
@@ -69,7 +85,9 @@ export function onnxModel(nodes: OnnxNode[], inputs: OnnxValue[], outputs: OnnxV
     node.string(3, `n${i}`).string(4, n.op);
     for (const [name, v] of Object.entries(n.attrs ?? {})) {
       const a = new Writer().string(1, name);
-      if (Array.isArray(v)) {
+      if (typeof v === 'string') {
+        a.string(4, v).int(20, 3);
+      } else if (Array.isArray(v)) {
         for (const x of v) a.int(8, x);
         a.int(20, 7);
       } else {
@@ -77,9 +95,22 @@ export function onnxModel(nodes: OnnxNode[], inputs: OnnxValue[], outputs: OnnxV
       }
       node.message(5, a);
     }
+    for (const [name, v] of Object.entries(n.floats ?? {})) {
+      const a = new Writer().string(1, name).tag(2, 5);
+      a.fixed32(v).int(20, 1);
+      node.message(5, a);
+    }
     graph.message(1, node);
   });
   graph.string(2, 'g');
+  for (const t of initializers) {
+    const w = new Writer();
+    for (const d of t.dims) w.int(1, d);
+    w.int(2, t.type === 'int64' ? 7 : 1).string(8, t.name);
+    const raw = t.type === 'int64' ? new Uint8Array(BigInt64Array.from(t.values.map((x) => BigInt(x))).buffer) : new Uint8Array(Float32Array.from(t.values).buffer);
+    w.bytes(9, raw);
+    graph.message(5, w);
+  }
   for (const v of inputs) graph.message(11, valueInfo(v));
   for (const v of outputs) graph.message(12, valueInfo(v));
   return new Writer().int(1, 8).string(2, 'insilico-labeling').message(7, graph).message(8, new Writer().string(1, '').int(2, 17)).finish();

@@ -1,0 +1,462 @@
+/**
+ * A whole training step (forward, ISL loss, backward) of a {@link Plan} as one ONNX graph, run by
+ * ONNX Runtime's CPU provider on all cores. The tfjs `cpu` backend runs the network's many small
+ * element-wise ops, slices and concats in single-threaded JS (a tiny-config step took seconds,
+ * mostly in concat gradients and broadcasts), so training runs here instead; `model/network.ts`
+ * (tfjs autodiff) is the reference the gradients are tested against.
+ *
+ * The graph works in NCHW with static shapes (one session per batch size). Inputs: `input`
+ * `[N, C, S, S]`; every trainable weight in the plan's layout; per head `target/<head>` (int64 bin
+ * per pixel `[N, H, W]`), `weight/<head>` (`[N, 1, H, W]`: presence mask / (present pixels *
+ * ln(bins))) and `coef/<head>` (`[1]`: the head's weight in the total). Outputs: `loss/<head>`
+ * (`[]`: the head's loss in ln(bins) units), `grad/<weight>` (d total / d weight, plan layout),
+ * and `bnstat/<bn>/mean`, `bnstat/<bn>/var` (biased batch statistics, `[C]`).
+ */
+import { createRequire } from 'node:module';
+import { onnxModel, type OnnxInitializer, type OnnxNode, type OnnxValue } from './onnx_proto.ts';
+import type { Plan, PlanOp } from './plan.ts';
+
+type Shape4 = [number, number, number, number];
+
+/** What the graph needs per batch-norm op to update moving statistics. */
+export interface BnStat {
+  op: string;
+  movingMean: string;
+  movingVariance: string;
+  momentum: number;
+  /** Elements per channel in the batch (for the unbiased variance). */
+  count: number;
+}
+
+/** A training graph and the names to feed and fetch. */
+export interface TrainGraph {
+  model: Uint8Array;
+  batch: number;
+  trainable: string[];
+  bnStats: BnStat[];
+  /** The graph's nodes (node i is named `n<i>`), for profiling. */
+  nodes: OnnxNode[];
+}
+
+class G {
+  nodes: OnnxNode[] = [];
+  inits: OnnxInitializer[] = [];
+  private n = 0;
+  private consts = new Map<string, string>();
+
+  fresh(hint: string): string {
+    return `${hint}#${this.n++}`;
+  }
+  node(op: string, inputs: string[], hint: string, attrs?: OnnxNode['attrs'], nOut = 1): string[] {
+    const outputs = Array.from({ length: nOut }, () => this.fresh(hint));
+    this.nodes.push({ op, inputs, outputs, attrs });
+    return outputs;
+  }
+  one(op: string, inputs: string[], hint: string, attrs?: OnnxNode['attrs']): string {
+    return this.node(op, inputs, hint, attrs)[0];
+  }
+  ints(values: number[]): string {
+    const key = `i:${values.join(',')}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = `const/${key}`;
+      this.inits.push({ name, dims: [values.length], type: 'int64', values });
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+  scalar(v: number): string {
+    const key = `f:${v}`;
+    let name = this.consts.get(key);
+    if (!name) {
+      name = `const/${key}`;
+      this.inits.push({ name, dims: [], type: 'float32', values: [v] });
+      this.consts.set(key, name);
+    }
+    return name;
+  }
+  slice(x: string, starts: number[], ends: number[], axes: number[], hint: string): string {
+    return this.one('Slice', [x, this.ints(starts), this.ints(ends), this.ints(axes)], hint);
+  }
+  pad(x: string, pads: number[], hint: string, mode = 'constant'): string {
+    return this.one('Pad', [x, this.ints(pads)], hint, mode === 'constant' ? undefined : { mode });
+  }
+  /** Sum over `axes` (keepdims) as ReduceMean times the count: opset 17 ReduceMean takes axes as an attribute. */
+  sum(x: string, axes: number[], count: number, hint: string, keepdims = 1): string {
+    const m = this.one('ReduceMean', [x], hint, { axes, keepdims });
+    return this.one('Mul', [m, this.scalar(count)], hint);
+  }
+  /** Nearest upsampling by `f` of NCHW `x` of `shape`. */
+  upsample(x: string, s: Shape4, f: number, hint: string): string {
+    const [n, c, h, w] = s;
+    const r = this.one('Reshape', [x, this.ints([n, c, h, 1, w, 1])], hint);
+    const e = this.one('Expand', [r, this.ints([n, c, h, f, w, f])], hint);
+    return this.one('Reshape', [e, this.ints([n, c, h * f, w * f])], hint);
+  }
+}
+
+const HWIO_TO_OIHW = [3, 2, 0, 1];
+
+/**
+ * Builds the training graph of `plan` for a fixed `batch`.
+ * @throws Error when the plan holds an op this graph cannot differentiate.
+ */
+export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
+  const g = new G();
+  const N = batch;
+  const shape = new Map<string, Shape4>();
+  const nchw = (s: [number, number, number]): Shape4 => [N, s[2], s[0], s[1]];
+  for (const op of plan.ops) shape.set(op.output, nchw(op.shape));
+  const trainable = plan.weights.filter((w) => w.trainable).map((w) => w.name);
+  const saved = new Map<string, Record<string, string>>();
+  const bnStats: BnStat[] = [];
+  const outputs: OnnxValue[] = [];
+  const tensorOf = new Map<string, string>([[plan.input, plan.input]]);
+  const T = (name: string) => {
+    const t = tensorOf.get(name);
+    if (!t) throw new Error(`tensor ${name} not computed`);
+    return t;
+  };
+
+  // Forward.
+  for (const op of plan.ops) {
+    if (op.op === 'input') continue;
+    const h = op.output;
+    let y: string;
+    switch (op.op) {
+      case 'conv': {
+        const ft = g.one('Transpose', [op.filter], `${h}/ft`, { perm: HWIO_TO_OIHW });
+        y = g.one('Conv', [T(op.input), ft, ...(op.bias ? [op.bias] : [])], h, { strides: [op.stride, op.stride] });
+        saved.set(h, { ft });
+        break;
+      }
+      case 'conv_transpose': {
+        const ft = g.one('Transpose', [op.filter], `${h}/ft`, { perm: HWIO_TO_OIHW });
+        y = g.one('ConvTranspose', [T(op.input), ft, ...(op.bias ? [op.bias] : [])], h, { strides: [op.stride, op.stride] });
+        saved.set(h, { ft });
+        break;
+      }
+      case 'batchnorm': {
+        const x = T(op.input);
+        const [, c, hh, ww] = shape.get(h)!;
+        const mean = g.one('ReduceMean', [x], `${h}/mean`, { axes: [0, 2, 3], keepdims: 1 });
+        const xc = g.one('Sub', [x, mean], `${h}/xc`);
+        const v = g.one('ReduceMean', [g.one('Mul', [xc, xc], `${h}/sq`)], `${h}/var`, { axes: [0, 2, 3], keepdims: 1 });
+        const invstd = g.one('Reciprocal', [g.one('Sqrt', [g.one('Add', [v, g.scalar(op.epsilon)], h)], h)], `${h}/invstd`);
+        const xhat = g.one('Mul', [xc, invstd], `${h}/xhat`);
+        const gamma = g.one('Reshape', [op.gamma, g.ints([1, c, 1, 1])], `${h}/gamma`);
+        const beta = g.one('Reshape', [op.beta, g.ints([1, c, 1, 1])], `${h}/beta`);
+        y = g.one('Add', [g.one('Mul', [xhat, gamma], h), beta], h);
+        saved.set(h, { xhat, invstd, gamma });
+        const meanOut = `bnstat/${h}/mean`;
+        const varOut = `bnstat/${h}/var`;
+        g.nodes.push({ op: 'Reshape', inputs: [mean, g.ints([c])], outputs: [meanOut] });
+        g.nodes.push({ op: 'Reshape', inputs: [v, g.ints([c])], outputs: [varOut] });
+        outputs.push({ name: meanOut, dims: [c] }, { name: varOut, dims: [c] });
+        bnStats.push({ op: h, movingMean: op.movingMean, movingVariance: op.movingVariance, momentum: op.momentum, count: N * hh * ww });
+        break;
+      }
+      case 'relu_tanh_concat': {
+        const x = T(op.input);
+        const t = g.one('Tanh', [x], `${h}/tanh`);
+        y = g.one('Concat', [g.one('Relu', [x], `${h}/relu`), t], h, { axis: 1 });
+        saved.set(h, { t });
+        break;
+      }
+      case 'maxpool': {
+        const [yy, idx] = g.node('MaxPool', [T(op.input)], h, { kernel_shape: [op.kernel, op.kernel], strides: [op.stride, op.stride] }, 2);
+        y = yy;
+        saved.set(h, { idx });
+        break;
+      }
+      case 'avgpool':
+        if (op.kernel !== op.stride) throw new Error(`training graph supports avgpool with kernel = stride only (${h})`);
+        y = g.one('AveragePool', [T(op.input)], h, { kernel_shape: [op.kernel, op.kernel], strides: [op.stride, op.stride] });
+        break;
+      case 'crop': {
+        const [, , hh, ww] = shape.get(op.input)!;
+        y = g.slice(T(op.input), [op.crop, op.crop], [hh - op.crop, ww - op.crop], [2, 3], h);
+        break;
+      }
+      case 'upsample_nearest':
+        y = g.upsample(T(op.input), shape.get(op.input)!, op.factor, h);
+        break;
+      case 'pad_edge':
+        y = g.pad(T(op.input), [0, 0, op.pad, op.pad, 0, 0, op.pad, op.pad], h, 'edge');
+        break;
+      case 'pad_channels': {
+        const cin = shape.get(op.input)![1];
+        y = g.pad(T(op.input), [0, 0, 0, 0, 0, op.shape[2] - cin, 0, 0], h);
+        break;
+      }
+      case 'crop_channels':
+        y = g.slice(T(op.input), [0], [op.shape[2]], [1], h);
+        break;
+      case 'add':
+        y = g.one('Sum', op.inputs.map(T), h);
+        break;
+      case 'concat':
+        y = g.one('Concat', op.inputs.map(T), h, { axis: 1 });
+        break;
+    }
+    tensorOf.set(h, y);
+  }
+
+  // Loss heads and their logit gradients.
+  const grads = new Map<string, string[]>();
+  const addGrad = (tensor: string, gr: string) => {
+    const l = grads.get(tensor) ?? [];
+    l.push(gr);
+    grads.set(tensor, l);
+  };
+  const inputs: OnnxValue[] = [{ name: plan.input, dims: nchw(plan.ops[0].shape) }];
+  const bins = plan.config.bins;
+  const so = plan.outputSize;
+  for (const head of plan.heads) {
+    const logits = T(head.output);
+    const target = `target/${head.name}`;
+    const weight = `weight/${head.name}`;
+    const coef = `coef/${head.name}`;
+    inputs.push({ name: target, dims: [N, so, so], type: 'int64' }, { name: weight, dims: [N, 1, so, so] }, { name: coef, dims: [1] });
+    const lsm = g.one('LogSoftmax', [logits], `${head.name}/lsm`, { axis: 1 });
+    const onehot = g.one('OneHot', [target, g.ints([bins]), g.one('Cast', [g.ints([0, 1])], 'onehot_values', { to: 1 })], `${head.name}/onehot`, { axis: 1 });
+    const wo = g.one('Mul', [onehot, weight], `${head.name}/wo`);
+    const lossOut = `loss/${head.name}`;
+    const m = g.one('ReduceMean', [g.one('Mul', [wo, lsm], head.name)], head.name, { axes: [0, 1, 2, 3], keepdims: 0 });
+    g.nodes.push({ op: 'Mul', inputs: [m, g.scalar(-N * bins * so * so)], outputs: [lossOut] });
+    outputs.push({ name: lossOut, dims: [] });
+    // d(coef * loss)/d logits = coef * w * (softmax - onehot).
+    const sm = g.one('Exp', [lsm], `${head.name}/sm`);
+    const dl = g.one('Mul', [g.one('Sub', [g.one('Mul', [sm, weight], head.name), wo], head.name), coef], `${head.name}/dlogits`);
+    addGrad(head.output, dl);
+  }
+
+  // Backward, in reverse plan order.
+  const gradOf = (t: string): string | undefined => {
+    const l = grads.get(t);
+    if (!l || l.length === 0) return undefined;
+    if (l.length === 1) return l[0];
+    const s = g.one('Sum', l, `${t}/gsum`);
+    grads.set(t, [s]);
+    return s;
+  };
+  const weightGrads = new Map<string, string>();
+  const needsDx = (t: string) => t !== plan.input;
+  for (let i = plan.ops.length - 1; i >= 0; i--) {
+    const op: PlanOp = plan.ops[i];
+    if (op.op === 'input') continue;
+    const h = op.output;
+    const dy = gradOf(h);
+    if (!dy) continue;
+    const [n, c, hh, ww] = shape.get(h)!;
+    switch (op.op) {
+      case 'conv': {
+        const x = T(op.input);
+        const { ft } = saved.get(h)!;
+        const [, cin, ih, iw] = shape.get(op.input)!;
+        if ((hh - 1) * op.stride + op.kernel !== ih || (ww - 1) * op.stride + op.kernel !== iw) throw new Error(`conv ${h} does not tile its input exactly`);
+        if (needsDx(op.input)) addGrad(op.input, g.one('ConvTranspose', [dy, ft], `${h}/dx`, { strides: [op.stride, op.stride] }));
+        let dw: string;
+        if (op.kernel === 1 && op.stride === 1) {
+          // 1x1: dW[ci, co] = sum_n x[n] (ci x HW) @ dy[n]^T (HW x co), a batched GEMM.
+          const xr = g.one('Reshape', [x, g.ints([n, cin, ih * iw])], `${h}/xr`);
+          const dyr = g.one('Transpose', [g.one('Reshape', [dy, g.ints([n, c, hh * ww])], `${h}/dyr`)], `${h}/dyt`, { perm: [0, 2, 1] });
+          const mm = g.one('MatMul', [xr, dyr], `${h}/dw`);
+          dw = g.one('Reshape', [g.sum(mm, [0], n, `${h}/dw`, 0), g.ints([1, 1, cin, c])], `${h}/dw`);
+        } else {
+          const xt = g.one('Transpose', [x], `${h}/xt`, { perm: [1, 0, 2, 3] });
+          const dyt = g.one('Transpose', [dy], `${h}/dyt`, { perm: [1, 0, 2, 3] });
+          const gw = g.one('Conv', [xt, dyt], `${h}/dw`, { dilations: [op.stride, op.stride] });
+          dw = g.one('Transpose', [gw], `${h}/dw`, { perm: [2, 3, 0, 1] });
+        }
+        weightGrads.set(op.filter, dw);
+        if (op.bias) weightGrads.set(op.bias, g.sum(dy, [0, 2, 3], n * hh * ww, `${h}/db`, 0));
+        break;
+      }
+      case 'conv_transpose': {
+        const x = T(op.input);
+        const { ft } = saved.get(h)!;
+        addGrad(op.input, g.one('Conv', [dy, ft], `${h}/dx`, { strides: [op.stride, op.stride] }));
+        const xt = g.one('Transpose', [x], `${h}/xt`, { perm: [1, 0, 2, 3] });
+        const dyt = g.one('Transpose', [dy], `${h}/dyt`, { perm: [1, 0, 2, 3] });
+        const gw = g.one('Conv', [dyt, xt], `${h}/dw`, { dilations: [op.stride, op.stride] });
+        weightGrads.set(op.filter, g.one('Transpose', [gw], `${h}/dw`, { perm: [2, 3, 0, 1] }));
+        if (op.bias) weightGrads.set(op.bias, g.sum(dy, [0, 2, 3], n * hh * ww, `${h}/db`, 0));
+        break;
+      }
+      case 'batchnorm': {
+        const { xhat, invstd, gamma } = saved.get(h)!;
+        const m = n * hh * ww;
+        const mdy = g.one('ReduceMean', [dy], `${h}/mdy`, { axes: [0, 2, 3], keepdims: 1 });
+        const mdyx = g.one('ReduceMean', [g.one('Mul', [dy, xhat], `${h}/dyx`)], `${h}/mdyx`, { axes: [0, 2, 3], keepdims: 1 });
+        weightGrads.set(op.beta, g.one('Reshape', [g.one('Mul', [mdy, g.scalar(m)], `${h}/dbeta`), g.ints([c])], `${h}/dbeta`));
+        weightGrads.set(op.gamma, g.one('Reshape', [g.one('Mul', [mdyx, g.scalar(m)], `${h}/dgamma`), g.ints([c])], `${h}/dgamma`));
+        const inner = g.one('Sub', [g.one('Sub', [dy, mdy], `${h}/dx`), g.one('Mul', [xhat, mdyx], `${h}/dx`)], `${h}/dx`);
+        addGrad(op.input, g.one('Mul', [inner, g.one('Mul', [gamma, invstd], `${h}/gi`)], `${h}/dx`));
+        break;
+      }
+      case 'relu_tanh_concat': {
+        const x = T(op.input);
+        const { t } = saved.get(h)!;
+        const half = c / 2;
+        const dr = g.slice(dy, [0], [half], [1], `${h}/dr`);
+        const dt = g.slice(dy, [half], [c], [1], `${h}/dt`);
+        const mask = g.one('Sign', [g.one('Relu', [x], `${h}/m`)], `${h}/m`);
+        const dtanh = g.one('Mul', [dt, g.one('Sub', [g.scalar(1), g.one('Mul', [t, t], `${h}/t2`)], `${h}/dtanh`)], `${h}/dtanh`);
+        addGrad(op.input, g.one('Add', [g.one('Mul', [dr, mask], `${h}/drelu`), dtanh], `${h}/dx`));
+        break;
+      }
+      case 'maxpool': {
+        const { idx } = saved.get(h)!;
+        const [xn, xc, xh, xw] = shape.get(op.input)!;
+        const zeros = g.one('ConstantOfShape', [g.ints([xn * xc * xh * xw])], `${h}/zeros`);
+        const flatIdx = g.one('Reshape', [idx, g.ints([-1])], `${h}/idx`);
+        const flatDy = g.one('Reshape', [dy, g.ints([-1])], `${h}/dyf`);
+        const sc = g.one('ScatterElements', [zeros, flatIdx, flatDy], `${h}/dx`, { axis: 0, reduction: 'add' });
+        addGrad(op.input, g.one('Reshape', [sc, g.ints([xn, xc, xh, xw])], `${h}/dx`));
+        break;
+      }
+      case 'avgpool': {
+        const up = g.upsample(dy, [n, c, hh, ww], op.kernel, `${h}/dx`);
+        addGrad(op.input, g.one('Mul', [up, g.scalar(1 / (op.kernel * op.kernel))], `${h}/dx`));
+        break;
+      }
+      case 'crop':
+        addGrad(op.input, g.pad(dy, [0, 0, op.crop, op.crop, 0, 0, op.crop, op.crop], `${h}/dx`));
+        break;
+      case 'upsample_nearest': {
+        const f = op.factor;
+        const r = g.one('Reshape', [dy, g.ints([n, c, hh / f, f, ww / f, f])], `${h}/dx`);
+        addGrad(op.input, g.sum(r, [3, 5], f * f, `${h}/dx`, 0));
+        break;
+      }
+      case 'pad_edge': {
+        // Edge padding copies border pixels outward: their gradient folds back onto the border.
+        const p = op.pad;
+        const fold = (t: string, axis: 2 | 3, len: number, hint: string): string => {
+          const inner = len - 2 * p;
+          const mid = g.slice(t, [p], [len - p], [axis], hint);
+          const loS = g.sum(g.slice(t, [0], [p + 1], [axis], hint), [axis], p + 1, hint);
+          const hiS = g.sum(g.slice(t, [len - p - 1], [len], [axis], hint), [axis], p + 1, hint);
+          const padSpec = (before: number, after: number) => (axis === 2 ? [0, 0, before, 0, 0, 0, after, 0] : [0, 0, 0, before, 0, 0, 0, after]);
+          const midNoEdges = g.pad(g.slice(mid, [1], [inner - 1], [axis], hint), padSpec(1, 1), hint);
+          return g.one('Sum', [midNoEdges, g.pad(loS, padSpec(0, inner - 1), hint), g.pad(hiS, padSpec(inner - 1, 0), hint)], hint);
+        };
+        const a = fold(dy, 2, hh, `${h}/dx`);
+        addGrad(op.input, fold(a, 3, ww, `${h}/dx`));
+        break;
+      }
+      case 'pad_channels': {
+        const cin = shape.get(op.input)![1];
+        addGrad(op.input, g.slice(dy, [0], [cin], [1], `${h}/dx`));
+        break;
+      }
+      case 'crop_channels': {
+        const cin = shape.get(op.input)![1];
+        addGrad(op.input, g.pad(dy, [0, 0, 0, 0, 0, cin - c, 0, 0], `${h}/dx`));
+        break;
+      }
+      case 'add':
+        for (const inp of op.inputs) addGrad(inp, dy);
+        break;
+      case 'concat': {
+        let at = 0;
+        for (const inp of op.inputs) {
+          const ci = shape.get(inp)![1];
+          addGrad(inp, g.slice(dy, [at], [at + ci], [1], `${h}/dx`));
+          at += ci;
+        }
+        break;
+      }
+    }
+  }
+  for (const w of plan.weights.filter((x) => x.trainable)) {
+    inputs.push({ name: w.name, dims: w.shape });
+    const gr = weightGrads.get(w.name);
+    if (!gr) throw new Error(`no gradient for weight ${w.name}`);
+    g.nodes.push({ op: 'Identity', inputs: [gr], outputs: [`grad/${w.name}`] });
+    outputs.push({ name: `grad/${w.name}`, dims: w.shape });
+  }
+  return { model: onnxModel(g.nodes, inputs, outputs, g.inits), batch, trainable, bnStats, nodes: g.nodes };
+}
+
+/** Per-head inputs of one training batch, as the graph takes them. */
+export interface HeadFeed {
+  /** Bin per pixel, `[N, H, W]`. */
+  target: BigInt64Array;
+  /** Presence mask / (present pixels * ln(bins)), `[N, 1, H, W]`. */
+  weight: Float32Array;
+  /** The head's weight in the total loss (0 when the head has no present pixel). */
+  coef: number;
+}
+
+/** Result of one graph run: per-head losses, gradients by weight name, batch statistics. */
+export interface StepResult {
+  losses: Map<string, number>;
+  grads: Map<string, Float32Array>;
+  bnMean: Map<string, Float32Array>;
+  bnVar: Map<string, Float32Array>;
+}
+
+type OrtModule = typeof import('onnxruntime-node');
+
+/** An ONNX Runtime session running a {@link TrainGraph}. */
+export class OnnxTrainStep {
+  private constructor(
+    private ort: OrtModule,
+    private session: import('onnxruntime-node').InferenceSession,
+    readonly graph: TrainGraph,
+    private plan: Plan,
+  ) {}
+
+  /** Creates the session (a second or two for the small config). */
+  static async create(plan: Plan, batch: number, threads = 2): Promise<OnnxTrainStep> {
+    const ort = createRequire(import.meta.url)('onnxruntime-node') as OrtModule;
+    const graph = buildTrainGraph(plan, batch);
+    const session = await ort.InferenceSession.create(graph.model, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new OnnxTrainStep(ort, session, graph, plan);
+  }
+
+  /**
+   * Runs forward and backward on one batch.
+   * @param input `[N, C, S, S]` (NCHW) values in [0, 1].
+   * @param weights every trainable weight's current values.
+   */
+  async run(input: Float32Array, heads: Map<string, HeadFeed>, weights: Map<string, Float32Array>): Promise<StepResult> {
+    const { ort, plan, graph } = this;
+    const N = graph.batch;
+    const S = plan.inputSize;
+    const so = plan.outputSize;
+    const feeds: Record<string, import('onnxruntime-node').Tensor> = {
+      [plan.input]: new ort.Tensor('float32', input, [N, plan.config.inputChannels, S, S]),
+    };
+    for (const h of plan.heads) {
+      const f = heads.get(h.name);
+      if (!f) throw new Error(`no feed for head ${h.name}`);
+      feeds[`target/${h.name}`] = new ort.Tensor('int64', f.target, [N, so, so]);
+      feeds[`weight/${h.name}`] = new ort.Tensor('float32', f.weight, [N, 1, so, so]);
+      feeds[`coef/${h.name}`] = new ort.Tensor('float32', Float32Array.of(f.coef), [1]);
+    }
+    for (const w of plan.weights) {
+      if (!w.trainable) continue;
+      feeds[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.shape);
+    }
+    const out = await this.session.run(feeds);
+    const f32 = (name: string) => new Float32Array(out[name].data as Float32Array);
+    return {
+      losses: new Map(plan.heads.map((h) => [h.name, Number((out[`loss/${h.name}`].data as Float32Array)[0])])),
+      grads: new Map(graph.trainable.map((w) => [w, f32(`grad/${w}`)])),
+      bnMean: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/mean`)])),
+      bnVar: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/var`)])),
+    };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
