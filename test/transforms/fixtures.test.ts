@@ -1,0 +1,139 @@
+/**
+ * Transforms on a synthetic microscope dump from fixtures/generate.ts, against its truth:
+ * flat-field and dust fields of the microscope, and the clean canvases tiles were cut from.
+ */
+import test from 'ava';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateDump } from '../../fixtures/generate.ts';
+import { toFloat32, type Plane } from '../../io/image.ts';
+import { readPlane } from '../../io/read.ts';
+import { FlatFieldEstimator } from '../../transforms/flat_field.ts';
+import { gaussianBlur } from '../../transforms/gaussian.ts';
+import { FluorescenceDustEstimator, subtractDust } from '../../transforms/fluorescence_dust.ts';
+import { removeSaltAndPepper } from '../../transforms/median.ts';
+import { correctTransmittedDust, TransmittedDustEstimator } from '../../transforms/transmitted_dust.ts';
+import { iou, meanRelError, pearson, rmse } from './synth.ts';
+
+interface Tile {
+  well: string;
+  row: number;
+  col: number;
+  z: number;
+  /** Raw counts minus the sensor offset. */
+  plane: Plane<'float32'>;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'isl-transforms-fixture-'));
+const OFFSET = 100;
+let ready: Promise<void> | undefined;
+// 3 wells x 9 positions x 2 z: the per-pixel median needs many positions (cells at random places)
+const setup = () => (ready ??= generateDump({ out: dir, wells: 3, z: 2, labels: ['MAP2'], seed: 7, threads: 1 }).then(() => undefined));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Hot and cold sensor pixels (excluded from RMSE: no transform here is meant to fix them). */
+function defects(): Set<number> {
+  const d = JSON.parse(readFileSync(join(dir, 'truth', 'A1', 'defects.json'), 'utf8')) as { hot: number[]; cold: number[] };
+  return new Set([...d.hot, ...d.cold]);
+}
+
+function rmseExcept(a: ArrayLike<number>, b: ArrayLike<number>, skip: Set<number>): number {
+  let s = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (!skip.has(i)) (s += (a[i] - b[i]) ** 2), n++;
+  return Math.sqrt(s / n);
+}
+
+async function tiles(channel: string): Promise<Tile[]> {
+  await setup();
+  const rows = readFileSync(join(dir, 'manifest.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  return Promise.all(
+    rows
+      .filter((r) => r[5] === channel)
+      .map(async (r) => {
+        const p = toFloat32(await readPlane(join(dir, r[0])));
+        for (let i = 0; i < p.data.length; i++) p.data[i] -= OFFSET;
+        return { well: r[1], row: Number(r[2]), col: Number(r[3]), z: Number(r[4]), plane: p };
+      }),
+  );
+}
+
+const truth = async (name: string, well = 'A1') => toFloat32(await readPlane(join(dir, 'truth', well, name)));
+
+/** The clean canvas region a tile shows (true position from truth/positions.json). */
+function crop(canvas: Plane<'float32'>, t: Tile, well: string): Float32Array {
+  const pos = JSON.parse(readFileSync(join(dir, 'truth', well, 'positions.json'), 'utf8')) as { tiles: { row: number; col: number; x: number; y: number }[] };
+  const { x, y } = pos.tiles.find((p) => p.row === t.row && p.col === t.col)!;
+  const { width: W, height: H } = t.plane;
+  const out = new Float32Array(W * H);
+  for (let j = 0; j < H; j++) out.set(canvas.data.subarray((y + j) * canvas.width + x, (y + j) * canvas.width + x + W), j * W);
+  return out;
+}
+
+test('fixture, transmitted: dust pattern finds the specks; flat-field r >= 0.99, error <= 2%; tiles closer to clean', async (t) => {
+  const ts = await tiles('PHASE_CONTRAST');
+  const F = await truth('flatfield_PHASE_CONTRAST.tif');
+  const D = await truth('dust_PHASE_CONTRAST.tif');
+  const dust = new TransmittedDustEstimator();
+  const flat = new FlatFieldEstimator({ modality: 'transmitted' });
+  for (const x of ts) dust.add(x.plane), flat.add(x.plane);
+  const pattern = dust.finish();
+  const ff = flat.finish();
+  const FD = Float32Array.from(F.data, (v, i) => v * D.data[i]);
+  const rDust = pearson(pattern.field.data, FD);
+  // the specks: the pattern relative to its own smooth part vs the truth transmission D, away from
+  // the hot/cold sensor pixels (fixed too, so also in the pattern, at extreme ratios)
+  const skip = defects();
+  const keep = (a: Float32Array) => a.filter((_, i) => !skip.has(i));
+  const smooth = gaussianBlur(pattern.field, 4).data;
+  const rSpecks = pearson(keep(Float32Array.from(pattern.field.data, (v, i) => v / smooth[i])), keep(D.data));
+  const rFlat = pearson(ff.field.data, F.data);
+  const mre = meanRelError(ff.field.data, F.data);
+  t.log(`${pattern.images} tiles: dust pattern vs F x D r = ${rDust.toFixed(4)}, its fine structure vs D r = ${rSpecks.toFixed(4)} (cells left in the median of 27 positions lower the first); flat-field vs F r = ${rFlat.toFixed(4)}, mean relative error ${(100 * mre).toFixed(2)}%`);
+  t.true(rSpecks >= 0.8, `${rSpecks}`);
+  t.true(rFlat >= 0.99, `${rFlat}`);
+  t.true(mre <= 0.02, `${mre}`);
+  // tiles divided by the pattern vs the clean canvas they were cut from (scaled to the same mean)
+  let before = 0;
+  let after = 0;
+  const some = ts.filter((x) => x.z === 1 && x.well === 'A1');
+  for (const x of some) {
+    const clean = crop(await truth(`clean_PHASE_CONTRAST_z${x.z}.tif`), x, x.well);
+    const corrected = correctTransmittedDust(x.plane, pattern.field).data;
+    const scale = (a: Float32Array) => clean.reduce((s, v) => s + v, 0) / a.reduce((s, v) => s + v, 0);
+    const k0 = scale(x.plane.data);
+    const k1 = scale(corrected);
+    before += rmseExcept(Float32Array.from(x.plane.data, (v) => v * k0), clean, skip) / some.length;
+    after += rmseExcept(Float32Array.from(corrected, (v) => v * k1), clean, skip) / some.length;
+  }
+  t.log(`RMSE vs clean canvas (counts): ${before.toFixed(1)} raw -> ${after.toFixed(1)} divided by the dust pattern`);
+  t.true(after < before * 0.8, `${before} -> ${after}`);
+});
+
+test('fixture, fluorescence: dust mask IoU >= 0.8 vs truth; subtracting the artifact brings tiles closer to flat-field x clean', async (t) => {
+  const ts = await tiles('MAP2');
+  const F = await truth('flatfield_MAP2.tif');
+  const D = await truth('dust_MAP2.tif');
+  let dmax = 0;
+  for (const v of D.data) dmax = Math.max(dmax, v);
+  const truthMask = Uint8Array.from(D.data, (v) => (v > 0.25 * dmax ? 1 : 0));
+  // the paper's order: salt-and-pepper removal first (hot pixels would otherwise dominate)
+  for (const x of ts) x.plane = removeSaltAndPepper(x.plane).plane;
+  const est = new FluorescenceDustEstimator();
+  for (const x of ts) est.add(x.plane);
+  const dust = est.finish();
+  const j = iou(dust.mask.data, truthMask);
+  let before = 0;
+  let after = 0;
+  const some = ts.filter((x) => x.z === 1 && x.well === 'A1');
+  for (const x of some) {
+    const clean = crop(await truth(`clean_MAP2_z${x.z}.tif`), x, x.well);
+    const expected = Float32Array.from(clean, (v, i) => v * F.data[i]);
+    before += rmse(x.plane.data, expected) / some.length;
+    after += rmse(subtractDust(x.plane, dust.artifact, -Infinity).data, expected) / some.length;
+  }
+  t.log(`${dust.images} tiles: dust mask IoU ${j.toFixed(3)} (truth: dust > 25% of its max ${dmax.toFixed(0)} counts); RMSE vs F x clean ${before.toFixed(1)} -> ${after.toFixed(1)} counts after subtraction`);
+  t.true(j >= 0.8, `${j}`);
+  t.true(after < before, `${before} -> ${after}`);
+});
