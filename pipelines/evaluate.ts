@@ -55,7 +55,7 @@ export interface EvaluateOptions {
   readonly samples?: number;
   /** Side of the top-left crop shown, px; default 256. */
   readonly crop?: number;
-  /** QC report (an HTML file or folder) to link from the page. */
+  /** QC report to link from the page: an HTML file, or a folder (linked to its index.html when present). */
   readonly qcReport?: string;
   /** Training log (`train.jsonl`, lines {step, loss, ...}) to plot and link. */
   readonly trainLog?: string;
@@ -287,7 +287,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const truthWells = await collect(opts.truth, 'truth');
   const replicateWells = opts.replicate ? await collect(opts.replicate, 'truth') : undefined;
   const trainText = opts.trainLog ? await readFile(opts.trainLog, 'utf8').catch((e) => { throw badInput(opts.trainLog!, 'cannot read the training log', undefined, e); }) : undefined;
-  if (opts.qcReport) await stat(opts.qcReport).catch((e) => { throw badInput(opts.qcReport!, 'QC report not found', undefined, e); });
+  let qcPage: string | undefined;
+  if (opts.qcReport) {
+    const st = await stat(opts.qcReport).catch((e) => { throw badInput(opts.qcReport!, 'QC report not found', undefined, e); });
+    // A QC report folder (preprocess's OUT/qc/) links to its index.html when it has one.
+    qcPage = st.isDirectory() && (await exists(join(opts.qcReport, 'index.html'))) ? join(opts.qcReport, 'index.html') : opts.qcReport;
+  }
   if (opts.cells && predWells.size > 1 && !(await stat(opts.cells).then((s) => s.isDirectory(), () => false))) {
     throw badOption('cells', 'a folder holding <well>/cells.json when several wells are evaluated (e.g. the generated dump\'s truth/)', opts.cells);
   }
@@ -409,7 +414,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     truth: resolve(opts.truth),
     wells,
     summary,
-    links: { ...(opts.qcReport ? { qcReport: href(opts.qcReport) } : {}), ...(opts.trainLog ? { trainLog: href(opts.trainLog) } : {}) },
+    links: { ...(qcPage ? { qcReport: href(qcPage) } : {}), ...(opts.trainLog ? { trainLog: href(opts.trainLog) } : {}) },
     skippedWells: [...truthWells.keys()].filter((w) => !predWells.has(w)).sort(),
   };
   const trainSvg = trainText !== undefined ? trainCurveSvg(parseTrainLog(trainText, opts.trainLog!)) : undefined;

@@ -96,7 +96,7 @@ test('evaluate: replicate true wells give the noise ceiling; training log and QC
   await writeFile(join(dir, 'train.jsonl'), [0, 10, 20].map((step) => JSON.stringify({ step, loss: 1 / (step + 1) })).join('\n'));
   await mkdir(join(dir, 'qc'));
   await writeFile(join(dir, 'qc', 'index.html'), '<p>qc</p>');
-  const res = await evaluate({ pred: join(dir, 'pred'), truth: join(dir, 'truth'), out: join(dir, 'report'), replicate: join(dir, 'rep'), trainLog: join(dir, 'train.jsonl'), qcReport: join(dir, 'qc', 'index.html'), samples: 1000 });
+  const res = await evaluate({ pred: join(dir, 'pred'), truth: join(dir, 'truth'), out: join(dir, 'report'), replicate: join(dir, 'rep'), trainLog: join(dir, 'train.jsonl'), qcReport: join(dir, 'qc'), samples: 1000 });
   const l = res.metrics.wells[0].labels[0];
   t.is(l.ceiling?.method, 'replicates');
   t.true(l.ceiling!.r > l.r, 'the ceiling bounds the prediction');
