@@ -19,22 +19,13 @@ import { plane, toFloat32, type Plane } from '../io/image.ts';
 import { readPlane } from '../io/read.ts';
 import { parseIslName } from '../io/isl_names.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { sampledPearson, DEFAULT_PEARSON_SAMPLES } from '../transforms/evaluate/pearson.ts';
-import { jointHistogram } from '../transforms/evaluate/joint_histogram.ts';
-import { heatmapPng } from '../transforms/evaluate/heatmap.ts';
-import { errorImage, greyPng, rgbPng } from '../transforms/evaluate/error_image.ts';
-import { DEFAULT_CROP, displayGain, topLeftCrop } from '../transforms/evaluate/crop.ts';
-import { segmentNuclei, type Segmentation } from '../transforms/evaluate/segment.ts';
-import { matchObjects } from '../transforms/evaluate/objects.ts';
-import { ksTwoSample } from '../transforms/evaluate/ks.ts';
-import { outlineImage } from '../transforms/evaluate/outline.ts';
-import { ceilingFromClean, ceilingFromNoiseSd, ceilingFromReplicates, type NoiseCeiling } from '../transforms/evaluate/noise_ceiling.ts';
-import { cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord } from '../transforms/evaluate/cell_list.ts';
-import { alignCellList } from '../transforms/evaluate/cell_alignment.ts';
-import { clearBorder } from '../transforms/evaluate/clear_border.ts';
-import { objectMeans } from '../transforms/evaluate/object_means.ts';
-import { otsuThreshold } from '../transforms/evaluate/otsu.ts';
-import type { Labels } from '../transforms/evaluate/components.ts';
+import {
+  sampledPearson, DEFAULT_PEARSON_SAMPLES, jointHistogram, heatmapPng, errorImage, greyPng,
+  rgbPng, DEFAULT_CROP, displayGain, topLeftCrop, segmentNuclei, type Segmentation, matchObjects,
+  ksTwoSample, outlineImage, ceilingFromClean, ceilingFromNoiseSd, ceilingFromReplicates, type
+  NoiseCeiling, cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord,
+  alignCellList, clearBorder, objectMeans, otsuThreshold, type Labels,
+} from '../transforms/evaluate/index.ts';
 import type { LabelMetrics, LiveDead, Metrics, ObjectMetrics, WellMetrics } from './report/metrics.ts';
 import { reportHtml } from './report/html.ts';
 import { parseTrainLog, trainCurveSvg } from './report/train_curve.ts';
