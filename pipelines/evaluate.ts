@@ -20,11 +20,11 @@ import { readPlane } from '../io/read.ts';
 import { parseIslName } from '../io/isl_names.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import {
-  sampledPearson, DEFAULT_PEARSON_SAMPLES, jointHistogram, heatmapPng, errorImage, greyPng,
-  rgbPng, DEFAULT_CROP, displayGain, topLeftCrop, segmentNuclei, type Segmentation, matchObjects,
-  ksTwoSample, outlineImage, ceilingFromClean, ceilingFromNoiseSd, ceilingFromReplicates, type
-  NoiseCeiling, cellListLabels, parseCellList, IDENTITY_FRAME, type CellFrame, type NucleusRecord,
-  alignCellList, clearBorder, objectMeans, otsuThreshold, type Labels,
+  sampledPearson, DEFAULT_PEARSON_SAMPLES, jointHistogram, heatmapPng, errorImage, greyPng, rgbPng,
+  DEFAULT_CROP, displayGain, topLeftCrop, segmentNuclei, matchObjects, ksTwoSample, outlineImage,
+  ceilingFromClean, ceilingFromNoiseSd, ceilingFromReplicates, cellListLabels, parseCellList,
+  IDENTITY_FRAME, alignCellList, clearBorder, objectMeans, otsuThreshold,
+  type Segmentation, type NoiseCeiling, type CellFrame, type NucleusRecord, type Labels,
 } from '../transforms/evaluate/index.ts';
 import type { LabelMetrics, LiveDead, Metrics, ObjectMetrics, WellMetrics } from './report/metrics.ts';
 import { reportHtml } from './report/html.ts';
