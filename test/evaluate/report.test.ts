@@ -64,6 +64,10 @@ browserTest(`report: index.html shows every image and the metrics table in Chrom
   t.true(await page.isVisible('#objects-table'));
   t.true(await page.isVisible('#training svg path'));
   t.is(await page.getAttribute('a[href="../qc.html"]', 'href'), '../qc.html');
+  // Every local link resolves to a file (the page must work when the folder is opened offline).
+  const hrefs = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')!).filter((h) => !h.startsWith('#')));
+  t.deepEqual(hrefs, ['../qc.html', '../train.jsonl', 'metrics.json']);
+  for (const h of hrefs) t.true(existsSync(join(dir, 'report', h)), `link ${h}`);
   t.deepEqual(consoleErrors, []);
   t.deepEqual(offline, []);
   const shot = join(dir, 'report', 'screenshot.png');
