@@ -18,18 +18,29 @@
 import { badOption } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
 import { requireFinite } from './validate.ts';
-import { ensureMemory, I32, op, V128, wasmModule } from './wasm.ts';
+import { ensureMemory, I32, op, simdConst, V128, wasmModule, type WasmFunction } from './wasm.ts';
 
 /**
  * 5x5 median of `p` with replicated borders. Returns a new plane.
  * @throws IslError BAD_INPUT for NaN/Infinity (a median of NaN is undefined).
  */
 export function medianFilter5(p: Plane<'float32'>): Plane<'float32'> {
-  requireFinite(p, 'image to median-filter');
-  const k = kernelFor(p.width);
-  k.load(p);
+  const k = loadKernel(p, 'image to median-filter');
   k.run(0, p.height);
   return k.result(p.width, p.height);
+}
+
+/**
+ * The kernel for `p`, loaded: 16-bit lanes (8 pixels per instruction) when every pixel is an
+ * integer in [0, 65535], as raw counts are; float lanes (4 pixels) otherwise.
+ */
+function loadKernel(p: Plane<'float32'>, what: string): Kernel {
+  const k16 = kernelFor(p.width, 'u16');
+  if (k16.load(p)) return k16;
+  requireFinite(p, what);
+  const k32 = kernelFor(p.width, 'f32');
+  k32.load(p);
+  return k32;
 }
 
 export interface SaltAndPepperOptions {
@@ -54,10 +65,8 @@ export interface SaltAndPepperResult {
 export function removeSaltAndPepper(p: Plane<'float32'>, opts: SaltAndPepperOptions = {}): SaltAndPepperResult {
   const { maxIterations = 32 } = opts;
   if (!Number.isInteger(maxIterations) || maxIterations < 1) throw badOption('maxIterations', 'a positive integer', maxIterations);
-  requireFinite(p, 'image to denoise');
   const { width: W, height: H } = p;
-  const k = kernelFor(W);
-  k.load(p);
+  const k = loadKernel(p, 'image to denoise');
   // Tiles of TY x TX pixels; a tile is refiltered when it or a neighbour changed in the last pass
   // (a 5x5 window reaches 2 px, less than a tile). Later passes usually touch few tiles.
   const TY = 8;
@@ -82,7 +91,7 @@ export function removeSaltAndPepper(p: Plane<'float32'>, opts: SaltAndPepperOpti
         }
         let end = tx + 1;
         while (end < nx && todo[ty * nx + end]) end++;
-        k.run(ty * TY, Math.min((ty + 1) * TY, H), tx * TX, Math.min(end * TX, Math.ceil(W / 4) * 4));
+        k.run(ty * TY, Math.min((ty + 1) * TY, H), tx * TX, Math.min(end * TX, k.WV));
         tx = end;
       }
     }
@@ -245,12 +254,16 @@ function buildProgram(): Program {
  * multiple of 4) filtering output rows y0..y1-1, columns x0..x1-1 (multiples of 4).
  * Input is the image with 2 replicated pixels on every side (row stride PW).
  */
-function emitModule(PW: number, prog: Program): WebAssembly.Module {
+function emitModule(PW: number, prog: Program, lane: Lane): WebAssembly.Module {
+  const E = lane === 'u16' ? 2 : 4; // bytes per pixel
+  const N = 16 / E; // pixels per vector
+  const vmin = lane === 'u16' ? op.i16x8minU : op.pmin;
+  const vmax = lane === 'u16' ? op.i16x8maxU : op.pmax;
   const P = { inp: 0, out: 1, scr: 2, y0: 3, y1: 4, wv: 5, x0: 6, x1: 7 };
   const L = { y: 8, x: 9, a: 10, o: 11 };
   const V0 = 12; // v128 locals: 25 inputs then one per op
   const nv = 25 + prog.ops.length;
-  const row = PW * 4;
+  const row = PW * E;
   const b: number[] = [];
   const emit = (...xs: number[][]): void => {
     for (const x of xs) b.push(...x);
@@ -262,91 +275,182 @@ function emitModule(PW: number, prog: Program): WebAssembly.Module {
   emit(op.get(P.x0), op.set(L.x));
   emit(op.block, op.loop);
   emit(op.get(L.x), op.get(P.x1), op.const(4), op.add, op.geU, op.brIf(1));
-  // a = inp + (y * PW + x) * 4
-  emit(op.get(L.y), op.const(PW), op.mul, op.get(L.x), op.add, op.const(4), op.mul, op.get(P.inp), op.add, op.set(L.a));
+  // a = inp + (y * PW + x) * E
+  emit(op.get(L.y), op.const(PW), op.mul, op.get(L.x), op.add, op.const(E), op.mul, op.get(P.inp), op.add, op.set(L.a));
   for (let k = 0; k < 5; k++) emit(op.get(L.a), op.load(k * row), op.set(V0 + k));
   const col = [0, 1, 2, 3, 4];
   let tmp = V0 + 5; // scratch locals for the column sort reuse the op locals
   for (const [i, j] of SORT5) {
     const mn = tmp++;
     const mx = tmp++;
-    emit(op.get(V0 + col[i]), op.get(V0 + col[j]), op.pmin, op.set(mn));
-    emit(op.get(V0 + col[i]), op.get(V0 + col[j]), op.pmax, op.set(mx));
+    emit(op.get(V0 + col[i]), op.get(V0 + col[j]), vmin, op.set(mn));
+    emit(op.get(V0 + col[i]), op.get(V0 + col[j]), vmax, op.set(mx));
     col[i] = mn - V0;
     col[j] = mx - V0;
   }
-  // o = scr + x * 4
-  emit(op.get(L.x), op.const(4), op.mul, op.get(P.scr), op.add, op.set(L.o));
+  // o = scr + x * E
+  emit(op.get(L.x), op.const(E), op.mul, op.get(P.scr), op.add, op.set(L.o));
   for (let k = 0; k < 5; k++) emit(op.get(L.o), op.get(V0 + col[k]), op.store(k * row));
-  emit(op.get(L.x), op.const(4), op.add, op.set(L.x), op.br(0), op.end, op.end);
-  // 2. windows: 4 output pixels per step
+  emit(op.get(L.x), op.const(N), op.add, op.set(L.x), op.br(0), op.end, op.end);
+  // 2. windows: N output pixels per step
   emit(op.get(P.x0), op.set(L.x));
   emit(op.block, op.loop);
   emit(op.get(L.x), op.get(P.x1), op.geU, op.brIf(1));
-  emit(op.get(L.x), op.const(4), op.mul, op.get(P.scr), op.add, op.set(L.a));
+  emit(op.get(L.x), op.const(E), op.mul, op.get(P.scr), op.add, op.set(L.a));
   // inputs are reloaded from the (L1-resident) scratch rows at each use: fewer live registers
-  const value = (v: number): number[] => (v < 25 ? [...op.get(L.a), ...op.load((v % 5) * row + Math.floor(v / 5) * 4)] : op.get(V0 + v));
-  prog.ops.forEach((o, i) => emit(value(o.a), value(o.b), o.kind === 'min' ? op.pmin : op.pmax, op.set(V0 + 25 + i)));
-  // out + (y * wv + x) * 4
-  emit(op.get(L.y), op.get(P.wv), op.mul, op.get(L.x), op.add, op.const(4), op.mul, op.get(P.out), op.add);
+  const value = (v: number): number[] => (v < 25 ? [...op.get(L.a), ...op.load((v % 5) * row + Math.floor(v / 5) * E)] : op.get(V0 + v));
+  prog.ops.forEach((o, i) => emit(value(o.a), value(o.b), o.kind === 'min' ? vmin : vmax, op.set(V0 + 25 + i)));
+  // out + (y * wv + x) * E
+  emit(op.get(L.y), op.get(P.wv), op.mul, op.get(L.x), op.add, op.const(E), op.mul, op.get(P.out), op.add);
   emit(op.get(V0 + prog.out), op.store(0));
-  emit(op.get(L.x), op.const(4), op.add, op.set(L.x), op.br(0), op.end, op.end);
+  emit(op.get(L.x), op.const(N), op.add, op.set(L.x), op.br(0), op.end, op.end);
   emit(op.get(L.y), op.const(1), op.add, op.set(L.y), op.br(0), op.end, op.end);
-  return wasmModule([{ name: 'median', params: 8, locals: [[4, I32], [Math.max(nv, 5 + 18), V128]], body: b }]);
+  const fns: WasmFunction[] = [{ name: 'median', params: 8, locals: [[4, I32], [Math.max(nv, 5 + 18), V128]], body: b }];
+  if (lane === 'u16') fns.push(emitToU16(PW), emitToF32());
+  return wasmModule(fns);
 }
 
-let program: Program | undefined;
-const kernels = new Map<number, Kernel>();
+/**
+ * `toU16(src, dst, W, H) -> ok`: float32 rows (stride W) to uint16 rows of the padded input
+ * (stride PW, 2 rows and 2 columns in), 8 pixels per step; ok = 0 if any pixel read is not an
+ * integer in [0, 65535] (NaN included). Reads and writes up to 7 pixels past each row.
+ */
+function emitToU16(PW: number): WasmFunction {
+  const [src, dst, W, H, y, x, a, o, ok] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [v, t, okv] = [9, 10, 11];
+  const b: number[] = [];
+  const e = (...xs: number[][]) => xs.forEach((z) => b.push(...z));
+  e(simdConst(-1), op.set(okv)); // all lanes "true" as float bits: only used through v128.and
+  e(op.const(0), op.set(y), op.block, op.loop, op.get(y), op.get(H), op.geU, op.brIf(1));
+  e(op.get(src), op.get(y), op.get(W), op.mul, op.const(4), op.mul, op.add, op.set(a));
+  e(op.get(dst), op.get(y), op.const(2), op.add, op.const(PW), op.mul, op.const(2), op.add, op.const(2), op.mul, op.add, op.set(o));
+  e(op.const(0), op.set(x), op.block, op.loop, op.get(x), op.get(W), op.geU, op.brIf(1));
+  e(op.get(o)); // store address
+  for (const half of [0, 16]) {
+    e(op.get(a), op.load(half), op.set(v), op.get(v), op.i32x4truncSatF32x4S, op.set(t));
+    // ok lanes: convert(trunc(v)) == v (integer, not NaN) and 0 <= v <= 65535 (narrowing saturates)
+    e(op.get(okv), op.get(t), op.f32x4convertI32x4S, op.get(v), op.f32x4eq, op.v128and, op.get(v), simdConst(65535), op.f32x4le, op.v128and, op.set(okv));
+    e(op.get(okv), simdConst(0), op.get(v), op.f32x4le, op.v128and, op.set(okv));
+    e(op.get(t));
+  }
+  e(op.i16x8narrowI32x4U, op.store(0));
+  e(op.get(a), op.const(32), op.add, op.set(a), op.get(o), op.const(16), op.add, op.set(o));
+  e(op.get(x), op.const(8), op.add, op.set(x), op.br(0), op.end, op.end);
+  e(op.get(y), op.const(1), op.add, op.set(y), op.br(0), op.end, op.end);
+  e(op.get(okv), op.i32x4allTrue, op.set(ok), op.get(ok));
+  return { name: 'toU16', params: 4, returnsI32: true, locals: [[5, I32], [3, V128]], body: b };
+}
 
-/** One compiled kernel per image width (row offsets are immediates), kept for reuse. */
-function kernelFor(width: number): Kernel {
-  let k = kernels.get(width);
+/** `toF32(src, dst, W, H, WV)`: uint16 output rows (stride WV) to float32 rows (stride W), 8 per step, up to 7 past each row. */
+function emitToF32(): WasmFunction {
+  const [src, dst, W, H, WV, y, x, a, o] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const v = 9;
+  const b: number[] = [];
+  const e = (...xs: number[][]) => xs.forEach((z) => b.push(...z));
+  e(op.get(dst), op.set(o));
+  e(op.const(0), op.set(y), op.block, op.loop, op.get(y), op.get(H), op.geU, op.brIf(1));
+  e(op.get(src), op.get(y), op.get(WV), op.mul, op.const(2), op.mul, op.add, op.set(a));
+  e(op.const(0), op.set(x), op.block, op.loop, op.get(x), op.get(W), op.geU, op.brIf(1));
+  e(op.get(a), op.load(0), op.set(v));
+  e(op.get(o), op.get(v), op.i32x4extendLowI16x8U, op.f32x4convertI32x4S, op.store(0));
+  e(op.get(o), op.get(v), op.i32x4extendHighI16x8U, op.f32x4convertI32x4S, op.store(16));
+  e(op.get(a), op.const(16), op.add, op.set(a), op.get(o), op.const(32), op.add, op.set(o));
+  e(op.get(x), op.const(8), op.add, op.set(x), op.br(0), op.end, op.end);
+  // next row starts W floats after this one; the loop wrote ceil(W/8)*8
+  e(op.get(dst), op.get(y), op.const(1), op.add, op.get(W), op.mul, op.const(4), op.mul, op.add, op.set(o));
+  e(op.get(y), op.const(1), op.add, op.set(y), op.br(0), op.end, op.end);
+  return { name: 'toF32', params: 5, locals: [[4, I32], [1, V128]], body: b };
+}
+
+type Lane = 'f32' | 'u16';
+
+let program: Program | undefined;
+const kernels = new Map<string, Kernel>();
+
+/** One compiled kernel per image width and lane type (row offsets are immediates), kept for reuse. */
+function kernelFor(width: number, lane: Lane): Kernel {
+  const key = `${lane}:${width}`;
+  let k = kernels.get(key);
   if (!k) {
     program ??= buildProgram();
-    k = new Kernel(width, program);
+    k = new Kernel(width, program, lane);
     if (kernels.size > 8) kernels.clear(); // bound memory when many widths pass through
-    kernels.set(width, k);
+    kernels.set(key, k);
   }
   return k;
 }
 
 /**
- * Wasm memory layout: [padded input (H+4) x PW][output H x WV][column scratch 5 x PW].
+ * Wasm memory layout (pixels): [padded input (H+4) x PW][output H x WV][column scratch 5 x PW].
  * The padded input doubles as the current image for repeated passes.
  */
 class Kernel {
-  private readonly WV: number;
+  /** Output row width in pixels: the image width rounded up to whole vectors. */
+  readonly WV: number;
   private readonly PW: number;
+  private readonly lane: Lane;
   private readonly mem = new WebAssembly.Memory({ initial: 1 });
   private readonly fn: (inp: number, out: number, scr: number, y0: number, y1: number, wv: number, x0: number, x1: number) => void;
+  private readonly toU16?: (src: number, dst: number, W: number, H: number) => number;
+  private readonly toF32?: (src: number, dst: number, W: number, H: number, WV: number) => void;
   private H = 0;
-  private f32 = new Float32Array(0);
+  private view: Float32Array | Uint16Array = new Float32Array(0);
 
-  constructor(width: number, prog: Program) {
-    this.WV = Math.ceil(width / 4) * 4;
-    this.PW = this.WV + 4;
-    const mod = emitModule(this.PW, prog);
+  constructor(width: number, prog: Program, lane: Lane) {
+    const n = lane === 'u16' ? 8 : 4;
+    this.lane = lane;
+    this.WV = Math.ceil(width / n) * n;
+    this.PW = this.WV + n; // >= WV + 4: the 2 + 2 border pixels
+    const mod = emitModule(this.PW, prog, lane);
     const inst = new WebAssembly.Instance(mod, { env: { mem: this.mem } });
     this.fn = inst.exports.median as Kernel['fn'];
+    this.toU16 = inst.exports.toU16 as Kernel['toU16'];
+    this.toF32 = inst.exports.toF32 as Kernel['toF32'];
+  }
+
+  /** Byte address of a float32 staging area after the kernel's regions (16-bit kernel only). */
+  private get staging(): number {
+    const end = ((this.H + 4) * this.PW + this.H * this.WV + 5 * this.PW) * 2;
+    return Math.ceil(end / 16) * 16;
+  }
+
+  private get bytes(): number {
+    return this.lane === 'u16' ? 2 : 4;
   }
 
   private get outBase(): number {
     return (this.H + 4) * this.PW;
   }
 
-  /** Copies the image into the padded input, replicating 2 border pixels (and filling the row tail). */
-  load(p: Plane<'float32'>): void {
+  /**
+   * Copies the image into the padded input, replicating 2 border pixels (and filling the row tail).
+   * A 16-bit kernel returns false (and loads nothing usable) if a pixel is not an integer in
+   * [0, 65535], NaN included.
+   */
+  load(p: Plane<'float32'>): boolean {
     this.H = p.height;
-    const floats = (p.height + 4) * this.PW + p.height * this.WV + 5 * this.PW;
-    this.f32 = ensureMemory(this.mem, floats * 4);
-    for (let y = 0; y < p.height; y++) this.f32.set(p.data.subarray(y * p.width, (y + 1) * p.width), (y + 2) * this.PW + 2);
-    const all = new Uint8Array(p.height).fill(1);
-    this.refreshBorders(p.width, p.height, all);
+    const pixels = (p.height + 4) * this.PW + p.height * this.WV + 5 * this.PW;
+    const { width: W, height: H, data: d } = p;
+    if (this.lane === 'u16') {
+      // stage the floats (one memcpy), convert and check in wasm; 8 zero floats of slack at the end
+      const f32 = ensureMemory(this.mem, this.staging + (W * H + 8) * 4);
+      const s = this.staging / 4;
+      f32.set(d, s);
+      f32.fill(0, s + W * H, s + W * H + 8);
+      if (!this.toU16!(this.staging, 0, W, H)) return false;
+      this.view = new Uint16Array(f32.buffer, 0, pixels);
+    } else {
+      const f32 = ensureMemory(this.mem, pixels * 4);
+      for (let y = 0; y < H; y++) f32.set(d.subarray(y * W, (y + 1) * W), (y + 2) * this.PW + 2);
+      this.view = f32;
+    }
+    this.refreshBorders(W, H, new Uint8Array(H).fill(1));
+    return true;
   }
 
   /** Re-replicates the border columns of the given rows, and the top/bottom pad rows. */
   refreshBorders(W: number, H: number, rows: Uint8Array): void {
-    const f = this.f32;
+    const f = this.view;
     const PW = this.PW;
     for (let y = 0; y < H; y++) {
       if (!rows[y]) continue;
@@ -359,23 +463,31 @@ class Kernel {
     if (rows[H - 1]) f.copyWithin((H + 2) * PW, (H + 1) * PW, (H + 2) * PW), f.copyWithin((H + 3) * PW, (H + 1) * PW, (H + 2) * PW);
   }
 
-  /** Filters output rows y0..y1-1, columns x0..x1-1 (x0, x1 multiples of 4; x1 <= row width rounded up to 4). */
+  /** Filters output rows y0..y1-1, columns x0..x1-1 (x0, x1 multiples of the vector width; x1 <= WV). */
   run(y0: number, y1: number, x0 = 0, x1 = this.WV): void {
     const out = this.outBase;
-    this.fn(0, out * 4, (out + this.H * this.WV) * 4, y0, y1, this.WV, x0, x1);
+    const b = this.bytes;
+    this.fn(0, out * b, (out + this.H * this.WV) * b, y0, y1, this.WV, x0, x1);
   }
 
   /** Output plane from the last full run. */
   result(W: number, H: number): Plane<'float32'> {
+    return this.toPlane(this.outBase, this.WV, W, H);
+  }
+
+  /** Plane from W x H pixels of the view at `base` with row stride `stride`. */
+  private toPlane(base: number, stride: number, W: number, H: number): Plane<'float32'> {
     const o = plane('float32', W, H);
-    const base = this.outBase;
-    for (let y = 0; y < H; y++) o.data.set(this.f32.subarray(base + y * this.WV, base + y * this.WV + W), y * W);
+    if (this.lane === 'u16') {
+      this.toF32!(base * 2, this.staging, W, H, stride);
+      o.data.set(new Float32Array(this.mem.buffer, this.staging, W * H));
+    } else for (let y = 0; y < H; y++) o.data.set(this.view.subarray(base + y * stride, base + y * stride + W), y * W);
     return o;
   }
 
   /** Copies the output rectangle over the current image; true if any pixel changed. */
   commit(y0: number, y1: number, x0: number, x1: number): boolean {
-    const f = this.f32;
+    const f = this.view;
     let changed = false;
     for (let y = y0; y < y1; y++) {
       const src = this.outBase + y * this.WV;
@@ -393,8 +505,6 @@ class Kernel {
 
   /** The current image (after committed passes). */
   current(W: number, H: number): Plane<'float32'> {
-    const o = plane('float32', W, H);
-    for (let y = 0; y < H; y++) o.data.set(this.f32.subarray((y + 2) * this.PW + 2, (y + 2) * this.PW + 2 + W), y * W);
-    return o;
+    return this.toPlane(2 * this.PW + 2, this.PW, W, H);
   }
 }

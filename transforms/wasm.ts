@@ -60,6 +60,18 @@ export const op = {
   // pseudo-min/max: b < a ? b : a (one SSE instruction each; callers guarantee no NaN)
   pmin: simd(234),
   pmax: simd(235),
+  i16x8minU: simd(151),
+  i16x8maxU: simd(153),
+  f32x4eq: simd(65),
+  f32x4le: simd(69),
+  v128and: simd(78),
+  i32x4allTrue: simd(163),
+  i16x8narrowI32x4U: simd(134),
+  i32x4extendLowI16x8U: simd(169),
+  i32x4extendHighI16x8U: simd(170),
+  // signed conversions: one SSE instruction each (the unsigned ones are emulated on x64)
+  i32x4truncSatF32x4S: simd(248),
+  f32x4convertI32x4S: simd(250),
 };
 
 /** `v128.const` of four copies of a float32. */
@@ -72,15 +84,17 @@ export interface WasmFunction {
   name: string;
   /** Number of i32 parameters. */
   params: number;
+  /** Returns one i32 (default: nothing). */
+  returnsI32?: boolean;
   /** Local declarations after the parameters: [count, type]. */
   locals: Array<[number, number]>;
   /** Instructions, without the final `end`. */
   body: number[];
 }
 
-/** Assembles functions (all `(i32...) -> ()`) into a compiled module importing `env.mem`. */
+/** Assembles functions (`(i32...) -> ()` or `-> i32`) into a compiled module importing `env.mem`. */
 export function wasmModule(fns: readonly WasmFunction[]): WebAssembly.Module {
-  const types = fns.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), 0]);
+  const types = fns.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), ...(f.returnsI32 ? [1, I32] : [0])]);
   const bytes = Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
