@@ -182,14 +182,15 @@ if (mode === 'all' || mode === 'well') {
   let genMs = 0;
   const layout = layoutOf(rep);
   let checksum = 0;
+  const canvas = plane('float32', layout.width, layout.height);
   for (let k = 0; k < Z + LABELS; k++) {
-    const canvas = await compositePlane(layout, (row, col) => {
+    await compositePlane(layout, (row, col) => {
       const g0 = performance.now();
       const p = tileOf(f, truth[row * cols + col], k);
       genMs += performance.now() - g0;
       rss = Math.max(rss, process.memoryUsage().rss);
       return p;
-    });
+    }, canvas);
     checksum += canvas.data[(canvas.height >> 1) * canvas.width + (canvas.width >> 1)];
     rss = Math.max(rss, process.memoryUsage().rss);
   }

@@ -66,7 +66,10 @@ test('overlaps blend with linear ramps (weights sum to 1), and iterable and call
   async function* gen() {
     for (const s of tiles) yield { tileRow: s.row, tileCol: s.col, plane: s.plane };
   }
-  const b = await compositePlane(layout, gen());
+  const into = plane('float32', layout.width, layout.height);
+  into.data.fill(7);
+  const b = await compositePlane(layout, gen(), into);
+  t.is(b, into);
   // Same result in any tile order (up to float32 summation order).
   t.true(a.data.every((v, i) => Math.abs(v - b.data[i]) <= 1e-4 * Math.abs(v) + 1e-6));
   // Tiles (0,0) (gain 1) and (0,1) (gain 2): on a row inside only those two, the effective gain
@@ -91,4 +94,5 @@ test('compositePlane rejects missing, duplicate, unknown and mis-sized tiles', a
   await t.throwsAsync(compositePlane(layout, [...src, { tileRow: 5, tileCol: 5, plane: src[0].plane }]), { message: /not in the stitch layout/ });
   await t.throwsAsync(compositePlane(layout, [{ ...src[0], plane: plane('uint16', 10, 96) }]), { message: /tile is 10x96 but the layout expects 96x96/ });
   await t.throwsAsync(compositePlane({ ...layout, ramp: { x: 0, y: 4 } }, src), { message: /ramp widths >= 1 px/ });
+  await t.throwsAsync(compositePlane(layout, src, plane('float32', 5, 5)), { message: /Expected a float32 canvas of .* for into but received "float32 5x5"/ });
 });

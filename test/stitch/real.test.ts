@@ -109,7 +109,7 @@ withShared(test, 'wsi-brain')('wsi-brain (9x6, 52 px overlap): tissue tiles with
   t.log(`background tiles (not compared): ${names.map((_, i) => i).filter((i) => !tissue[i]).map((i) => `${names[i].slice(-8, -4)} ${err[i].toFixed(1)}`).join(', ')}`);
   t.true(off.length <= 0.1 * ti.length);
   // The tissue tiles that disagree must be ones Fiji placed inconsistently with its own grid:
-  // for every pair joining them to the rest of the well, our offset is within 2 px of the well's
+  // for every pair joining them to the rest of the well, our offset is within 3 px of the well's
   // median offset for that direction (the stage step), while Fiji's offsets for those same pairs
   // spread by more than 10 px (a stage does not step 409, 423 and 431 px for one 460 px move).
   const at = (r: number, c: number) => names.indexOf(rep.tiles.find((x) => x.row === r && x.col === c)!.path!);
@@ -124,7 +124,7 @@ withShared(test, 'wsi-brain')('wsi-brain (9x6, 52 px overlap): tissue tiles with
     const f = { dx: ref[ib].x - ref[ia].x, dy: ref[ib].y - ref[ia].y };
     fijiDx.push(p.axis === 'x' ? f.dx : f.dy);
     t.log(`  ${names[ia].slice(-8, -4)}-${names[ib].slice(-8, -4)} (${p.axis}, ncc ${p.ncc.toFixed(2)}${p.used ? ', used' : ''}): ours ${p.dx.toFixed(1)},${p.dy.toFixed(1)}  Fiji ${f.dx.toFixed(1)},${f.dy.toFixed(1)}  stage step ${tx.toFixed(1)},${ty.toFixed(1)}`);
-    if (p.used) t.true(Math.hypot(p.dx - tx, p.dy - ty) <= 2);
+    if (p.used) t.true(Math.hypot(p.dx - tx, p.dy - ty) <= 3);
   }
   if (off.length) t.true(Math.max(...fijiDx) - Math.min(...fijiDx) > 10, `Fiji's boundary steps ${fijiDx.map((v) => v.toFixed(1))}`);
   t.is(rep.faults.length, 0);

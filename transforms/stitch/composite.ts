@@ -66,13 +66,17 @@ function checkLayout(l: CompositeLayout): void {
  * Blends one plane (one channel, one z) of every tile of the layout into a float32 canvas.
  * Canvas pixels no tile covers (missing grid slots) are 0.
  * @param source tiles of the layout, each exactly once, of the layout's tile size (any dtype)
+ * @param into optional canvas of the layout's size to overwrite (zeroed first), so a loop over a
+ *   well's planes reuses one canvas instead of waiting for the garbage collector to free the last
  * @throws IslError BAD_INPUT for a tile of the wrong size, not in the layout, given twice, or missing
- * @throws IslError BAD_OPTION for an inconsistent layout
+ * @throws IslError BAD_OPTION for an inconsistent layout or a mis-sized `into`
  */
-export async function compositePlane(layout: CompositeLayout, source: TileSource): Promise<Plane<'float32'>> {
+export async function compositePlane(layout: CompositeLayout, source: TileSource, into?: Plane<'float32'>): Promise<Plane<'float32'>> {
   checkLayout(layout);
   const { width: CW, height: CH, tileWidth: W, tileHeight: H } = layout;
-  const canvas = plane('float32', CW, CH);
+  if (into && (into.width !== CW || into.height !== CH || into.dtype !== 'float32')) throw badOption('into', `a float32 canvas of ${CW}x${CH}`, `${into.dtype} ${into.width}x${into.height}`);
+  const canvas = into ?? plane('float32', CW, CH);
+  if (into) canvas.data.fill(0);
   const rx = ramp(W, layout.ramp.x);
   const ry = ramp(H, layout.ramp.y);
   const index = new Map(layout.tiles.map((t, i) => [`${t.row},${t.col}`, i]));

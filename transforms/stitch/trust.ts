@@ -30,16 +30,18 @@ export interface NccThreshold {
  * Draws up to `count` distinct pairs of present tiles that are not grid neighbours (|row| + |col|
  * distance >= 2), alternating x and y roles, seeded. Small grids may have fewer (a 1x2 grid none).
  * @param present per grid slot (row-major, rows * cols), whether the tile exists
+ * @param maxRowGap only pairs at most this many grid rows apart (default: any), so a row-by-row
+ *   pass can measure them from tiles it holds anyway
  */
-export function nullPairs(rows: number, cols: number, present: readonly boolean[], count: number, seed: number): NullPair[] {
+export function nullPairs(rows: number, cols: number, present: readonly boolean[], count: number, seed: number, maxRowGap = Infinity): NullPair[] {
   if (present.length !== rows * cols) throw badOption('present', `${rows * cols} flags (rows x cols)`, present.length);
   if (!Number.isInteger(count) || count < 0) throw badOption('nullSamples', 'an integer >= 0', count);
   const all: NullPair[] = [];
   for (let a = 0; a < rows * cols; a++)
     for (let b = 0; b < rows * cols; b++) {
       if (a === b || !present[a] || !present[b]) continue;
-      const d = Math.abs(Math.floor(a / cols) - Math.floor(b / cols)) + Math.abs((a % cols) - (b % cols));
-      if (d >= 2) all.push({ a, b, axis: (a + b) % 2 ? 'x' : 'y' });
+      const dr = Math.abs(Math.floor(a / cols) - Math.floor(b / cols));
+      if (dr + Math.abs((a % cols) - (b % cols)) >= 2 && dr <= maxRowGap) all.push({ a, b, axis: (a + b) % 2 ? 'x' : 'y' });
     }
   const r = rng(seed);
   for (let i = all.length - 1; i > 0; i--) {
