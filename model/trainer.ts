@@ -199,7 +199,8 @@ export function headFeeds(plan: Plan, heads: Map<string, { values: Float32Array;
   return feeds;
 }
 
-function adamUpdate(state: AdamState, weights: Map<string, Float32Array>, grads: Map<string, Float32Array>): void {
+/** One Adam update of `weights` in place from `grads` (bias-corrected moments, as PyTorch). */
+export function adamUpdate(state: AdamState, weights: Map<string, Float32Array>, grads: Map<string, Float32Array>): void {
   state.t++;
   const { lr, beta1, beta2, epsilon, t } = state;
   const c1 = 1 - beta1 ** t;
