@@ -47,6 +47,11 @@ export interface OnnxExportOptions {
    * ~4x slower than the whole network's convs, so inference uses `nhwc`).
    */
   layout?: 'nchw' | 'nhwc';
+  /**
+   * Emit each conv on concat(relu(x), tanh(x)) as two convs (on relu(x) and tanh(x), with the
+   * filter split in halves) plus an add, saving the concat's copy (default true).
+   */
+  splitActivations?: boolean;
 }
 
 /** Per-pixel statistics of a head's intensity distribution. */
@@ -134,6 +139,9 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
     if (op) stack.push(...inputsOf(op));
   }
   // In NHWC layout the head conv's NCHW result is an internal tensor, transposed into the output.
+  const split = opts.splitActivations ?? true;
+  const consumers = new Map<string, PlanOp[]>(plan.ops.map((o) => [o.output, []]));
+  for (const o of plan.ops) for (const i of inputsOf(o)) consumers.get(i)?.push(o);
   const logitsName = new Map(heads.map((h) => [known.get(h)!.output, onnxOutputName(h, 'logits') + (layout === 'nhwc' ? '/nchw' : '')]));
   if (layout === 'nhwc' && opts.layout === 'nchw') throw badOption('layout', 'nhwc (statistics need the bins last) or no layout', 'nchw');
   const name = (t: string) => logitsName.get(t) ?? t;
@@ -142,18 +150,20 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
   const inits: Tensor[] = [];
   const initNames = new Set<string>();
   const specs = new Map(plan.weights.map((w) => [w.name, w]));
-  const weight = (wname: string, transform?: 'permute'): string => {
+  const weight = (wname: string, transform?: 'permute', half?: { axis: 0 | 1; index: 0 | 1 }): string => {
     const spec = specs.get(wname);
     const v = weights.get(wname);
     if (!spec) throw new IslError('BAD_INPUT', `the plan has no weight ${wname}`);
     const n = spec.shape.reduce((a, d) => a * d, 1);
     if (!v) throw new IslError('BAD_INPUT', `weight ${wname} is missing (needed for the exported heads)`, { file: wname });
     if (v.length !== n) throw new IslError('BAD_INPUT', `weight ${wname} has ${v.length} values; shape [${spec.shape.join(', ')}] needs ${n}`, { file: wname });
-    const onnxName = `w/${wname}`;
+    const onnxName = `w/${wname}` + (half ? `/half${half.index}` : '');
     if (!initNames.has(onnxName)) {
       const [a, b, c, d] = spec.shape;
-      const dims = transform === 'permute' ? [d, c, a, b] : spec.shape;
-      inits.push({ name: onnxName, dims, data_type: FLOAT, raw_data: bytes(transform === 'permute' ? permute3201(v, spec.shape) : v) });
+      let dims = transform === 'permute' ? [d, c, a, b] : spec.shape;
+      let data = transform === 'permute' ? permute3201(v, spec.shape) : v;
+      if (half) ({ dims, data } = halfOf(data, dims, half.axis, half.index));
+      inits.push({ name: onnxName, dims, data_type: FLOAT, raw_data: bytes(data) });
       initNames.add(onnxName);
     }
     return onnxName;
@@ -183,26 +193,26 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
     const out = name(op.output);
     switch (op.op) {
       case 'conv':
-        node('Conv', [op.input, weight(op.filter, 'permute'), ...(op.bias ? [weight(op.bias)] : [])].map(name), out, [
-          ints('kernel_shape', [op.kernel, op.kernel]),
-          ints('strides', [op.stride, op.stride]),
-          ints('pads', [0, 0, 0, 0]),
-        ]);
+      case 'conv_transpose': {
+        const type = op.op === 'conv' ? 'Conv' : 'ConvTranspose';
+        const attrs = [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride]), ints('pads', [0, 0, 0, 0])];
+        const bias = op.bias ? [weight(op.bias)] : [];
+        if (split && byOut.get(op.input)?.op === 'relu_tanh_concat') {
+          // conv(concat(relu, tanh), W) = conv(relu, W_relu) + conv(tanh, W_tanh): no concat copy.
+          const axis = op.op === 'conv' ? 1 : 0;
+          node(type, [`${op.input}/relu`, weight(op.filter, 'permute', { axis, index: 0 }), ...bias], `${out}/relu_part`, attrs);
+          node(type, [`${op.input}/tanh`, weight(op.filter, 'permute', { axis, index: 1 })], `${out}/tanh_part`, attrs);
+          node('Add', [`${out}/relu_part`, `${out}/tanh_part`], out);
+        } else node(type, [name(op.input), weight(op.filter, 'permute'), ...bias], out, attrs);
         break;
-      case 'conv_transpose':
-        node('ConvTranspose', [name(op.input), weight(op.filter, 'permute'), ...(op.bias ? [weight(op.bias)] : [])], out, [
-          ints('kernel_shape', [op.kernel, op.kernel]),
-          ints('strides', [op.stride, op.stride]),
-          ints('pads', [0, 0, 0, 0]),
-        ]);
-        break;
+      }
       case 'batchnorm':
         node('BatchNormalization', [name(op.input), weight(op.gamma), weight(op.beta), weight(op.movingMean), weight(op.movingVariance)], out, [float('epsilon', op.epsilon)]);
         break;
       case 'relu_tanh_concat':
         node('Relu', [name(op.input)], `${out}/relu`);
         node('Tanh', [name(op.input)], `${out}/tanh`);
-        node('Concat', [`${out}/relu`, `${out}/tanh`], out, [int('axis', 1)]);
+        if (!split || consumers.get(op.output)!.some((o) => o.op !== 'conv' && o.op !== 'conv_transpose')) node('Concat', [`${out}/relu`, `${out}/tanh`], out, [int('axis', 1)]);
         break;
       case 'maxpool':
         node('MaxPool', [name(op.input)], out, [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride])]);
@@ -380,6 +390,18 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
 /** Writes {@link exportOnnx}'s model to `path` atomically. */
 export async function writeOnnx(path: string, plan: Plan, weights: ReadonlyMap<string, Float32Array>, opts: OnnxExportOptions = {}): Promise<void> {
   await writeFileAtomic(path, exportOnnx(plan, weights, opts));
+}
+
+/** One half of `data` (shape `dims`) along `axis` 0 or 1. */
+function halfOf(data: Float32Array, dims: number[], axis: 0 | 1, index: 0 | 1): { dims: number[]; data: Float32Array } {
+  const h = dims[axis] / 2;
+  const inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1);
+  const outer = dims.slice(0, axis).reduce((a, d) => a * d, 1);
+  const out = new Float32Array(outer * h * inner);
+  for (let o = 0; o < outer; o++) out.set(data.subarray((o * 2 * h + index * h) * inner, (o * 2 * h + index * h + h) * inner), o * h * inner);
+  const nd = [...dims];
+  nd[axis] = h;
+  return { dims: nd, data: out };
 }
 
 function inputsOf(op: PlanOp): string[] {

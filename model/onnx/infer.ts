@@ -21,7 +21,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { badOption } from '../../io/errors.ts';
 import type { ZStack } from '../../io/image.ts';
-import { buildPlan, outputStride, type ModelConfig } from '../plan.ts';
+import { buildPlan, outputStride, type ModelConfig, type Plan } from '../plan.ts';
 import { exportOnnx, onnxOutputName, STATISTICS, type Statistic } from './export.ts';
 
 export type { Statistic } from './export.ts';
@@ -71,6 +71,10 @@ export async function createInferenceModel(config: ModelConfig, weights: Readonl
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // Worker threads sleep instead of spin-waiting between ops: on a shared or oversubscribed
+    // machine spinning threads burn the cores the other thread needs.
+    // Denormal floats (tiny activations deep in the towers) are ~100x slower on x86: flush them.
+    extra: { session: { intra_op: { allow_spinning: '0' }, set_denormal_as_zero: '1' } },
   });
   return { config, heads, statistics, margin: (config.inputSize - config.outputWindow) / 2, stride: outputStride(config), session, threads };
 }
@@ -219,6 +223,31 @@ function ownedOffsets(o: number, keep: number, ow: number, stride: number, phase
   const r: number[] = [];
   for (let y = o; y < o + keep; y++) if (mode === 'fast' || (Math.floor(y / ow) * ow) % stride === phase) r.push(y);
   return r;
+}
+
+/**
+ * Multiply-accumulates of one fully convolutional pass of `plan`'s network on an `inputSize` px
+ * square input. Spatial sizes are propagated op by op from the plan built at the config's own
+ * input size (the network whose weights we have), so the count is valid for any pass size.
+ */
+export function passMacs(plan: Plan, inputSize: number): number {
+  const size = new Map<string, number>([[plan.input, inputSize]]);
+  let macs = 0;
+  for (const op of plan.ops) {
+    if (op.op === 'input') continue;
+    const n = op.op === 'add' || op.op === 'concat' ? size.get(op.inputs[0])! : size.get(op.input)!;
+    let out = n;
+    if (op.op === 'conv' || op.op === 'maxpool' || op.op === 'avgpool') out = (n - op.kernel) / op.stride + 1;
+    else if (op.op === 'conv_transpose') out = (n - 1) * op.stride + op.kernel;
+    else if (op.op === 'crop') out = n - 2 * op.crop;
+    else if (op.op === 'upsample_nearest') out = n * op.factor;
+    else if (op.op === 'pad_edge') out = n + 2 * op.pad;
+    size.set(op.output, out);
+    // Per-pixel cost is size-independent: scale the plan's count by the area ratio.
+    if (op.op === 'conv') macs += (op.macs / (op.shape[0] * op.shape[1])) * out * out;
+    else if (op.op === 'conv_transpose') macs += (op.macs / (((op.shape[0] - op.kernel) / op.stride + 1) ** 2)) * n * n;
+  }
+  return macs;
 }
 
 /** Releases the session's native memory. */

@@ -1,8 +1,8 @@
 import test from 'ava';
 import * as ort from 'onnxruntime-node';
-import { buildPlan, tiny, type ModelConfig } from '../../model/plan.ts';
+import { buildPlan, countMacs, tiny, type ModelConfig } from '../../model/plan.ts';
 import { exportOnnx, onnxOutputName } from '../../model/onnx/export.ts';
-import { createInferenceModel, predictStack, reflectIndex, slotPlanes, closeInferenceModel } from '../../model/onnx/infer.ts';
+import { createInferenceModel, predictStack, reflectIndex, slotPlanes, closeInferenceModel, passMacs } from '../../model/onnx/infer.ts';
 import { mulberry32 } from '../../fixtures/random.ts';
 import type { ZStack } from '../../io/image.ts';
 import { randomWeights } from './weights.ts';
@@ -122,4 +122,14 @@ test('bad inference options are rejected', async (t) => {
   const model = await createInferenceModel(config, weights, { threads: 1 });
   await t.throwsAsync(predictStack(model, randomStack(8, 8, 2, 1), { mode: 'slow' as 'fast' }), { message: 'Expected fast or exact for mode but received "slow" (string)' });
   await closeInferenceModel(model);
+});
+
+test('passMacs counts the same network at any pass size', (t) => {
+  const plan = buildPlan(phased);
+  t.is(passMacs(plan, phased.inputSize), countMacs(plan));
+  // A larger pass costs more in total but less per output pixel (shared context).
+  const ow = phased.outputWindow, extra = 4 * 8;
+  const big = passMacs(plan, phased.inputSize + extra);
+  t.true(big > countMacs(plan));
+  t.true(big / (ow + extra) ** 2 < countMacs(plan) / ow ** 2);
 });

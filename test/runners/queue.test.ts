@@ -91,6 +91,13 @@ maybe(`two queue workers, one killed mid-job: every well done exactly once, same
       t.is(readFileSync(join(dist.out, w, 'result.txt'), 'utf8'), readFileSync(join(local.out, w, 'result.txt'), 'utf8'));
       t.true(existsSync(join(dir, 'dist-rec', `${w}.json`)));
     }
+
+    // A well that always fails is retried, then reported with its error; the others complete.
+    const bad = { out: join(dir, 'bad'), log: join(dir, 'bad.log'), ms: 10, failWells: ['W2'] };
+    const b = await runWells(wells.slice(0, 4), { ...JOB, options: bad }, { queue: url, records: join(dir, 'bad-rec'), attempts: 2, backoffMs: 50, progress: false });
+    t.deepEqual(b.failed, [{ well: 'W2', error: 'fixture failure for W2' }]);
+    t.is(b.done.length, 3);
+    t.is(readFileSync(bad.log, 'utf8').split('\n').filter((l) => l.startsWith('start W2 ')).length, 2, 'two attempts');
   } finally {
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map(exited));
