@@ -3,15 +3,20 @@
  * Poisson-like noise, hot pixels), single core on both sides (cv2.setNumThreads(1)).
  * Times are process CPU seconds (median of reps): the machine is shared, and CPU time is less
  * disturbed by other processes than wall time. Also the whole per-tile chain in MB/s of raw input.
+ * If ../shared/data/brightfield-timelapse exists, also writes its transmitted dust pattern to
+ * bench/out/brightfield_dust_field.png (8-bit, 0.1-99.9 percentile stretch) for a person to look at.
  *
  *     npm run bench -- transforms
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { rng } from '../fixtures/random.ts';
 import { plane, toFloat32, type Plane } from '../io/image.ts';
+import { readPlane } from '../io/read.ts';
+import { TransmittedDustEstimator } from '../transforms/transmitted_dust.ts';
 import { downscale2x } from '../transforms/downscale.ts';
 import { correctFlatField } from '../transforms/flat_field.ts';
 import { subtractDust } from '../transforms/fluorescence_dust.ts';
@@ -152,4 +157,21 @@ print(sorted(ts)[len(ts) // 2])`;
   console.log(JSON.stringify({ name: 'transmitted per-tile chain (dust/flat divide, downscale, normalize)', cpu_s: Number(trS.toPrecision(4)), mb_per_s_per_core: Number((mb / trS).toPrecision(4)) }));
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+const timelapse = fileURLToPath(new URL('../../shared/data/brightfield-timelapse', import.meta.url));
+if (existsSync(timelapse)) {
+  const est = new TransmittedDustEstimator();
+  const files = readdirSync(timelapse).filter((f) => f.endsWith('.png')).sort();
+  for (const f of files) est.add(toFloat32(await readPlane(join(timelapse, f))), f);
+  const { field, images } = est.finish();
+  const sorted = Float32Array.from(field.data).sort();
+  const lo = sorted[Math.floor(0.001 * sorted.length)];
+  const hi = sorted[Math.floor(0.999 * sorted.length)];
+  const px = Uint8Array.from(field.data, (v) => Math.max(0, Math.min(255, Math.round((255 * (v - lo)) / (hi - lo)))));
+  const outDir = fileURLToPath(new URL('./out', import.meta.url));
+  mkdirSync(outDir, { recursive: true });
+  const path = join(outDir, 'brightfield_dust_field.png');
+  await sharp(px, { raw: { width: field.width, height: field.height, channels: 1 } }).png().toFile(path);
+  console.log(JSON.stringify({ name: 'brightfield-timelapse dust pattern', images, png: path, stretch: [lo, hi] }));
 }

@@ -108,6 +108,8 @@ interface BlurKernel {
 }
 
 const blurKernels = new Map<string, BlurKernel>();
+/** One memory for all blur kernels (calls are synchronous and each loads its image). */
+const memory = new WebAssembly.Memory({ initial: 1 });
 
 function kernelFor(w: Float32Array): BlurKernel {
   const key = w.join(',');
@@ -152,10 +154,9 @@ function kernelFor(w: Float32Array): BlurKernel {
     { name: 'h', params: 6, locals: [[4, I32]], body: h },
     { name: 'v', params: 5, locals: [[4 + 2 * r + 1, I32]], body: v },
   ]);
-  const mem = new WebAssembly.Memory({ initial: 1 });
-  const inst = new WebAssembly.Instance(mod, { env: { mem } });
-  k = { mem, h: inst.exports.h as BlurKernel['h'], v: inst.exports.v as BlurKernel['v'] };
-  if (blurKernels.size >= 8) blurKernels.clear(); // bound the cache (each holds its image memory)
+  const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
+  k = { mem: memory, h: inst.exports.h as BlurKernel['h'], v: inst.exports.v as BlurKernel['v'] };
+  if (blurKernels.size >= 16) blurKernels.clear(); // bound the compiled code kept
   blurKernels.set(key, k);
   return k;
 }

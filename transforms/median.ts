@@ -366,6 +366,8 @@ type Lane = 'f32' | 'u16';
 
 let program: Program | undefined;
 const kernels = new Map<string, Kernel>();
+/** One memory for all median kernels (calls are synchronous and each reloads its image). */
+const memory = new WebAssembly.Memory({ initial: 1 });
 
 /** One compiled kernel per image width and lane type (row offsets are immediates), kept for reuse. */
 function kernelFor(width: number, lane: Lane): Kernel {
@@ -374,7 +376,7 @@ function kernelFor(width: number, lane: Lane): Kernel {
   if (!k) {
     program ??= buildProgram();
     k = new Kernel(width, program, lane);
-    if (kernels.size > 8) kernels.clear(); // bound memory when many widths pass through
+    if (kernels.size > 16) kernels.clear(); // bound compiled code when many widths pass through
     kernels.set(key, k);
   }
   return k;
@@ -389,7 +391,7 @@ class Kernel {
   readonly WV: number;
   private readonly PW: number;
   private readonly lane: Lane;
-  private readonly mem = new WebAssembly.Memory({ initial: 1 });
+  private readonly mem = memory;
   private readonly fn: (inp: number, out: number, scr: number, y0: number, y1: number, wv: number, x0: number, x1: number) => void;
   private readonly toU16?: (src: number, dst: number, W: number, H: number) => number;
   private readonly toF32?: (src: number, dst: number, W: number, H: number, WV: number) => void;
