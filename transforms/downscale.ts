@@ -18,8 +18,7 @@ export function downscale2x(p: Plane<'float32'>): Plane<'float32'> {
   const w = W >> 1;
   const h = p.height >> 1;
   if (w === 0 || h === 0) throw new IslError('BAD_INPUT', `cannot downscale a ${p.width}x${p.height} image by 2: it needs at least 2x2 pixels`);
-  const out = plane('float32', w, h);
-  const o = out.data;
+  const o = new Float32Array(w * h);
   const s = p.data;
   for (let y = 0; y < h; y++) {
     let a = 2 * y * W;
@@ -27,5 +26,5 @@ export function downscale2x(p: Plane<'float32'>): Plane<'float32'> {
     let k = y * w;
     for (let x = 0; x < w; x++, a += 2, b += 2, k++) o[k] = (s[a] + s[a + 1] + s[b] + s[b + 1]) * 0.25;
   }
-  return out;
+  return plane('float32', w, h, o);
 }

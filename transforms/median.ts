@@ -1,19 +1,21 @@
 /**
  * 5x5 median filter and the paper's salt-and-pepper removal (repeat it until nothing changes).
  *
- * Why hand-written: libvips' `median(5)` through sharp is exact on 16-bit input but ~50x slower
- * than OpenCV's `medianBlur` (713 ms vs 14 ms on 2048x2048, bench/RESULTS.md), and cannot take
- * float32 planes. This is a WebAssembly SIMD kernel (4 pixels per instruction), emitted at
- * run time from a selection network:
+ * Why hand-written: libvips' `median(5)` through sharp is exact on 16-bit input but ~80x slower
+ * than OpenCV's `medianBlur` (1.2 s vs 0.015 s on 2048x2048, bench/RESULTS.md), and cannot take
+ * float32 planes. This is a WebAssembly SIMD kernel emitted at run time (transforms/wasm.ts)
+ * from a selection network:
  * 1. each column of 5 is sorted once per output row (9 compare-exchanges), shared by the 5
  *    windows containing it;
  * 2. per window, the 5 rows of ranks are sorted across columns; rows and columns are then both
  *    sorted, so 6 values are known to be below and 6 above the median, which is the median of
  *    the 13 others; those 13 go through a sorting network.
  * The generator tracks which order relations are already known and drops compare-exchanges
- * they decide, and keeps only the min/max operations the median depends on (~115 per 4 pixels).
- * Exact: it returns one of the 25 window values, the same as sorting. Borders replicate the
- * edge pixel (OpenCV's medianBlur does the same).
+ * they decide, and keeps only the min/max operations the median depends on (124 per vector).
+ * Planes whose pixels are all integers in [0, 65535] (raw counts) run with 16-bit lanes, 8
+ * pixels per instruction; others with float lanes, 4 per instruction. Exact either way: it
+ * returns one of the 25 window values, the same as sorting. Borders replicate the edge pixel
+ * (as OpenCV's medianBlur does).
  */
 import { badOption } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
