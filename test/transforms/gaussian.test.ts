@@ -71,3 +71,37 @@ test('gaussianBlur rejects bad sigma, bad method and NaN', (t) => {
   t.throws(() => gaussianBlur(plane('float32', 8, 8, d), 1), { message: /non-finite value \(Infinity\) at pixel \(7, 7\)/ });
   t.deepEqual(gaussianBlur(plane('float32', 2, 1, Float32Array.from([1, 2])), 0).data, Float32Array.from([1, 2]));
 });
+
+test('exact blur equals a direct separable reference for odd sizes (1x1 .. 37x5) and sigmas 0.5-6', (t) => {
+  const mirror = (i: number, n: number) => {
+    const p = 2 * n;
+    let j = i % p;
+    if (j < 0) j += p;
+    return j < n ? j : p - 1 - j;
+  };
+  let s = 3;
+  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0), s / 2 ** 32);
+  for (const [W, H] of [[1, 1], [3, 2], [5, 7], [37, 5], [9, 33]]) {
+    for (const sigma of [0.5, 2, 6]) {
+      const d = Float32Array.from({ length: W * H }, () => rnd() * 100);
+      const w = gaussianKernel(sigma);
+      const r = w.length - 1;
+      const tmp = new Float64Array(W * H);
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          let a = 0;
+          for (let k = -r; k <= r; k++) a += w[Math.abs(k)] * d[y * W + mirror(x + k, W)];
+          tmp[y * W + x] = a;
+        }
+      const got = gaussianBlur(plane('float32', W, H, d), sigma, { method: 'exact' }).data;
+      let maxErr = 0;
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          let a = 0;
+          for (let k = -r; k <= r; k++) a += w[Math.abs(k)] * tmp[mirror(y + k, H) * W + x];
+          maxErr = Math.max(maxErr, Math.abs(a - got[y * W + x]));
+        }
+      t.true(maxErr < 1e-3, `${W}x${H} sigma ${sigma}: ${maxErr}`);
+    }
+  }
+});
