@@ -18,7 +18,7 @@
 import { badOption } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
 import { requireFinite } from './validate.ts';
-import { ensureMemory, I32, op, simdConst, wasmModule } from './wasm.ts';
+import { ALL_ONES, ensureMemory, I32, op, simdConst, V128, wasmModule } from './wasm.ts';
 
 /** Sigma (px) from which `method: 'auto'` uses the block-mean / upsample approximation. */
 export const FAST_SIGMA = 16;
@@ -37,12 +37,23 @@ export function gaussianBlur(p: Plane<'float32'>, sigma: number, opts: GaussianO
   const { method = 'auto' } = opts;
   if (!(sigma >= 0) || !Number.isFinite(sigma)) throw badOption('sigma', 'a finite number of pixels >= 0', sigma);
   if (!['auto', 'exact', 'fast'].includes(method)) throw badOption('method', "'auto', 'exact' or 'fast'", method);
-  requireFinite(p, 'image to blur');
-  if (sigma === 0) return plane('float32', p.width, p.height, Float32Array.from(p.data));
+  if (sigma === 0) {
+    requireFinite(p, 'image to blur');
+    return plane('float32', p.width, p.height, Float32Array.from(p.data));
+  }
   const f = Math.floor(sigma / 8);
   const fast = method === 'fast' || (method === 'auto' && sigma >= FAST_SIGMA);
-  if (fast && f >= 2 && p.width >= 2 * f && p.height >= 2 * f) return blurBlocks(p, sigma, f);
-  return blurExact(p, sigma);
+  const out = fast && f >= 2 && p.width >= 2 * f && p.height >= 2 * f ? blurBlocks(p, sigma, f) : blurExact(p, sigma);
+  // all taps are positive, so a NaN/Infinity input makes its neighbourhood non-finite: the kernel
+  // flags that for free, and only then is the input scanned to name the pixel
+  if (!out.finite) requireFinite(p, 'image to blur');
+  return out.plane;
+}
+
+interface Blurred {
+  plane: Plane<'float32'>;
+  /** False if any output pixel is NaN or +-Infinity. */
+  finite: boolean;
 }
 
 /** Normalized Gaussian taps w[0..r] (w[k] for offsets +-k), truncated at 4 sigma. */
@@ -70,7 +81,7 @@ function reflect(i: number, n: number): number {
  * kernel (taps are constants, offsets immediates), a horizontal pass over rows padded by mirroring,
  * then a vertical pass reading rows through a table of mirrored row addresses.
  */
-function blurExact(p: Plane<'float32'>, sigma: number): Plane<'float32'> {
+function blurExact(p: Plane<'float32'>, sigma: number): Blurred {
   const { width: W, height: H } = p;
   const w = gaussianKernel(sigma);
   const r = w.length - 1;
@@ -93,18 +104,18 @@ function blurExact(p: Plane<'float32'>, sigma: number): Plane<'float32'> {
   const rows = new Int32Array(k.mem.buffer, table * 4, H + 2 * r);
   for (let i = 0; i < H + 2 * r; i++) rows[i] = (tmp + reflect(i - r, H) * WV) * 4;
   k.h(src * 4, tmp * 4, H, PS * 4, WV * 4, WV / 4);
-  k.v(table * 4, out * 4, H, WV * 4, WV / 4);
+  const finite = k.v(table * 4, out * 4, H, WV * 4, WV / 4) !== 0;
   const o = plane('float32', W, H);
   for (let y = 0; y < H; y++) o.data.set(f.subarray(out + y * WV, out + y * WV + W), y * W);
-  return o;
+  return { plane: o, finite };
 }
 
 interface BlurKernel {
   mem: WebAssembly.Memory;
   /** h(src, dst, rows, srcStride, dstStride, vectors): bytes; source rows padded by r on the left. */
   h: (src: number, dst: number, rows: number, srcStride: number, dstStride: number, nvec: number) => void;
-  /** v(table, dst, rows, dstStride, vectors): table[r + y] = byte address of (mirrored) tmp row y. */
-  v: (table: number, dst: number, rows: number, dstStride: number, nvec: number) => void;
+  /** v(table, dst, rows, dstStride, vectors) -> 1 if every output is finite; table[r + y] = byte address of (mirrored) tmp row y. */
+  v: (table: number, dst: number, rows: number, dstStride: number, nvec: number) => number;
 }
 
 const blurKernels = new Map<string, BlurKernel>();
@@ -136,6 +147,9 @@ function kernelFor(w: Float32Array): BlurKernel {
   // vertical: params table 0, dst 1, rows 2, dstride 3, nvec 4; locals y 5, v 6, x 7, o 8, row pointers 9..9+2r
   const v: number[] = [];
   const P0 = 9;
+  const ACC = P0 + 2 * r + 1;
+  const OK = ACC + 1;
+  e(v, ALL_ONES, op.set(OK));
   e(v, op.const(0), op.set(5), op.block, op.loop);
   e(v, op.get(5), op.get(2), op.geU, op.brIf(1));
   for (let j = 0; j <= 2 * r; j++) e(v, op.get(0), op.get(5), op.const(2), op.shl, op.add, op.i32load(j * 4), op.set(P0 + j));
@@ -143,16 +157,18 @@ function kernelFor(w: Float32Array): BlurKernel {
   e(v, op.const(0), op.set(7), op.const(0), op.set(6), op.block, op.loop);
   e(v, op.get(6), op.get(4), op.geU, op.brIf(1));
   const row = (j: number) => [...op.get(P0 + j), ...op.get(7), ...op.add, ...op.load(0)];
-  e(v, op.get(8), op.get(7), op.add); // store address
   e(v, taps(0), row(r), op.f32x4mul);
   for (let i = 1; i <= r; i++) e(v, taps(i), row(r - i), row(r + i), op.f32x4add, op.f32x4mul, op.f32x4add);
-  e(v, op.store(0));
+  e(v, op.set(ACC), op.get(8), op.get(7), op.add, op.get(ACC), op.store(0));
+  // finite lanes: acc - acc == 0 (NaN and +-Infinity give NaN)
+  e(v, op.get(OK), op.get(ACC), op.get(ACC), op.f32x4sub, simdConst(0), op.f32x4eq, op.v128and, op.set(OK));
   e(v, op.get(7), op.const(16), op.add, op.set(7));
   e(v, op.get(6), op.const(1), op.add, op.set(6), op.br(0), op.end, op.end);
   e(v, op.get(5), op.const(1), op.add, op.set(5), op.br(0), op.end, op.end);
+  e(v, op.get(OK), op.i32x4allTrue);
   const mod = wasmModule([
     { name: 'h', params: 6, locals: [[4, I32]], body: h },
-    { name: 'v', params: 5, locals: [[4 + 2 * r + 1, I32]], body: v },
+    { name: 'v', params: 5, returnsI32: true, locals: [[4 + 2 * r + 1, I32], [2, V128]], body: v },
   ]);
   const inst = new WebAssembly.Instance(mod, { env: { mem: memory } });
   k = { mem: memory, h: inst.exports.h as BlurKernel['h'], v: inst.exports.v as BlurKernel['v'] };
@@ -161,7 +177,7 @@ function kernelFor(w: Float32Array): BlurKernel {
   return k;
 }
 
-function blurBlocks(p: Plane<'float32'>, sigma: number, f: number): Plane<'float32'> {
+function blurBlocks(p: Plane<'float32'>, sigma: number, f: number): Blurred {
   const { width: W, height: H } = p;
   const cw = Math.ceil(W / f);
   const ch = Math.ceil(H / f);
@@ -179,7 +195,8 @@ function blurBlocks(p: Plane<'float32'>, sigma: number, f: number): Plane<'float
   }
   const small = plane('float32', cw, ch, Float32Array.from(sum, (s, j) => s / cnt[j]));
   const remaining = Math.sqrt(Math.max(sigma * sigma - (f * f - 1) / 12, 0)) / f;
-  const blurred = remaining > 0 ? blurExact(small, remaining).data : small.data;
+  const exact = remaining > 0 ? blurExact(small, remaining) : undefined;
+  const blurred = exact ? exact.plane.data : small.data;
   // bilinear upsampling: block j's centre is at fine coordinate (j + 0.5) f - 0.5; flat beyond the outer centres
   const out = plane('float32', W, H);
   const o = out.data;
@@ -205,5 +222,5 @@ function blurBlocks(p: Plane<'float32'>, sigma: number, f: number): Plane<'float
       o[y * W + x] = a + fy * (b - a);
     }
   }
-  return out;
+  return { plane: out, finite: exact ? exact.finite : small.data.every(Number.isFinite) };
 }

@@ -20,7 +20,7 @@
 import { badOption } from '../io/errors.ts';
 import { plane, type Plane } from '../io/image.ts';
 import { requireFinite } from './validate.ts';
-import { ensureMemory, I32, op, simdConst, V128, wasmModule, type WasmFunction } from './wasm.ts';
+import { ALL_ONES, ensureMemory, I32, op, simdConst, V128, wasmModule, type WasmFunction } from './wasm.ts';
 
 /**
  * 5x5 median of `p` with replicated borders. Returns a new plane.
@@ -322,7 +322,7 @@ function emitToU16(PW: number): WasmFunction {
   const [v, t, okv] = [9, 10, 11];
   const b: number[] = [];
   const e = (...xs: number[][]) => xs.forEach((z) => b.push(...z));
-  e(simdConst(-1), op.set(okv)); // all lanes "true" as float bits: only used through v128.and
+  e(ALL_ONES, op.set(okv));
   e(op.const(0), op.set(y), op.block, op.loop, op.get(y), op.get(H), op.geU, op.brIf(1));
   e(op.get(src), op.get(y), op.get(W), op.mul, op.const(4), op.mul, op.add, op.set(a));
   e(op.get(dst), op.get(y), op.const(2), op.add, op.const(PW), op.mul, op.const(2), op.add, op.const(2), op.mul, op.add, op.set(o));

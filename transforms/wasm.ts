@@ -56,6 +56,7 @@ export const op = {
   loadSplat32: (offset: number) => [...simd(9), 0, ...uleb(offset)],
   store: (offset: number) => [...simd(11), 0, ...uleb(offset)],
   f32x4add: simd(228),
+  f32x4sub: simd(229),
   f32x4mul: simd(230),
   // pseudo-min/max: b < a ? b : a (one SSE instruction each; callers guarantee no NaN)
   pmin: simd(234),
@@ -79,6 +80,9 @@ export function simdConst(x: number): number[] {
   const b = new Uint8Array(new Float32Array([x, x, x, x]).buffer);
   return [...simd(12), ...b];
 }
+
+/** `v128.const` with every bit set (all lanes "true" for v128.and / all_true). */
+export const ALL_ONES: number[] = [...simd(12), ...new Array(16).fill(0xff)];
 
 export interface WasmFunction {
   name: string;

@@ -69,6 +69,11 @@ test('gaussianBlur rejects bad sigma, bad method and NaN', (t) => {
   const d = new Float32Array(64);
   d[63] = Infinity;
   t.throws(() => gaussianBlur(plane('float32', 8, 8, d), 1), { message: /non-finite value \(Infinity\) at pixel \(7, 7\)/ });
+  const big = new Float32Array(64 * 48).fill(1);
+  big[10 * 64 + 33] = NaN;
+  for (const method of ['exact', 'fast'] as const) {
+    t.throws(() => gaussianBlur(plane('float32', 64, 48, big), 16, { method }), { message: /non-finite value \(NaN\) at pixel \(33, 10\)/ }, method);
+  }
   t.deepEqual(gaussianBlur(plane('float32', 2, 1, Float32Array.from([1, 2])), 0).data, Float32Array.from([1, 2]));
 });
 
