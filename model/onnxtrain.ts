@@ -101,7 +101,8 @@ const HWIO_TO_OIHW = [3, 2, 0, 1];
  * Builds the training graph of `plan` for a fixed `batch`.
  * @throws Error when the plan holds an op this graph cannot differentiate.
  */
-export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
+export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infer' = 'train'): TrainGraph {
+  const infer = mode === 'infer';
   const g = new G();
   const N = batch;
   const shape = new Map<string, Shape4>();
@@ -139,6 +140,13 @@ export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
       case 'batchnorm': {
         const x = T(op.input);
         const [, c, hh, ww] = shape.get(h)!;
+        if (infer) {
+          const r4 = (w: string) => g.one('Reshape', [w, g.ints([1, c, 1, 1])], `${h}/r`);
+          const invstd = g.one('Reciprocal', [g.one('Sqrt', [g.one('Add', [r4(op.movingVariance), g.scalar(op.epsilon)], h)], h)], `${h}/invstd`);
+          const xhat = g.one('Mul', [g.one('Sub', [x, r4(op.movingMean)], h), invstd], `${h}/xhat`);
+          y = g.one('Add', [g.one('Mul', [xhat, r4(op.gamma)], h), r4(op.beta)], h);
+          break;
+        }
         const mean = g.one('ReduceMean', [x], `${h}/mean`, { axes: [0, 2, 3], keepdims: 1 });
         const xc = g.one('Sub', [x, mean], `${h}/xc`);
         const v = g.one('ReduceMean', [g.one('Mul', [xc, xc], `${h}/sq`)], `${h}/var`, { axes: [0, 2, 3], keepdims: 1 });
@@ -200,6 +208,21 @@ export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
         break;
     }
     tensorOf.set(h, y);
+  }
+
+  if (infer) {
+    // Expected intensity per pixel: sum over bins of p(bin) * bin / (bins - 1).
+    const binIndex = g.one('Cast', [g.ints(Array.from({ length: plan.config.bins }, (_, i) => i))], 'levels', { to: 1 });
+    const levels = g.one('Reshape', [binIndex, g.ints([1, plan.config.bins, 1, 1])], 'levels');
+    const inputsI: OnnxValue[] = [{ name: plan.input, dims: nchw(plan.ops[0].shape) }, ...plan.weights.map((w) => ({ name: w.name, dims: w.shape }))];
+    const outs: OnnxValue[] = [];
+    for (const head of plan.heads) {
+      const sm = g.one('Softmax', [T(head.output)], `${head.name}/sm`, { axis: 1 });
+      const e = g.one('ReduceMean', [g.one('Mul', [sm, levels], head.name)], head.name, { axes: [1], keepdims: 0 });
+      g.nodes.push({ op: 'Mul', inputs: [e, g.scalar(plan.config.bins / (plan.config.bins - 1))], outputs: [`pred/${head.name}`] });
+      outs.push({ name: `pred/${head.name}`, dims: [N, plan.outputSize, plan.outputSize] });
+    }
+    return { model: onnxModel(g.nodes, inputsI, outs, g.inits), batch, trainable, bnStats, nodes: g.nodes };
   }
 
   // Loss heads and their logit gradients.
@@ -454,6 +477,40 @@ export class OnnxTrainStep {
       bnMean: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/mean`)])),
       bnVar: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/var`)])),
     };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** Inference with batch-norm moving averages: the expected intensity in [0, 1] per head and pixel. */
+export class OnnxPredictor {
+  private constructor(
+    private ort: OrtModule,
+    private session: import('onnxruntime-node').InferenceSession,
+    private plan: Plan,
+    readonly batch: number,
+  ) {}
+
+  static async create(plan: Plan, batch: number, threads = 2): Promise<OnnxPredictor> {
+    const ort = createRequire(import.meta.url)('onnxruntime-node') as OrtModule;
+    const graph = buildTrainGraph(plan, batch, 'infer');
+    const session = await ort.InferenceSession.create(graph.model, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    return new OnnxPredictor(ort, session, plan, batch);
+  }
+
+  /**
+   * @param input `[batch, C, S, S]` NCHW in [0, 1]; `weights` all plan weights (with moving statistics).
+   * @returns per head `[batch, outputSize, outputSize]` expected intensities.
+   */
+  async run(input: Float32Array, weights: Map<string, Float32Array>): Promise<Map<string, Float32Array>> {
+    const { ort, plan } = this;
+    const S = plan.inputSize;
+    const feeds: Record<string, import('onnxruntime-node').Tensor> = { [plan.input]: new ort.Tensor('float32', input, [this.batch, plan.config.inputChannels, S, S]) };
+    for (const w of plan.weights) feeds[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.shape);
+    const out = await this.session.run(feeds);
+    return new Map(plan.heads.map((h) => [h.name, new Float32Array(out[`pred/${h.name}`].data as Float32Array)]));
   }
 
   async release(): Promise<void> {

@@ -12,10 +12,11 @@ import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deriveSeed, mulberry32 } from '../fixtures/random.ts';
 import { badInput, badOption } from '../io/errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { progress as startProgress } from '../runners/progress.ts';
 import { initialValues } from './network.ts';
 import { loadCheckpoint, saveCheckpoint, type AdamState, type Checkpoint } from './checkpoint.ts';
-import { OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';
+import { OnnxPredictor, OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';
 import { buildPlan, withHeads, type ModelConfig, type Plan } from './plan.ts';
 import { discretize } from './loss.ts';
 
@@ -37,6 +38,8 @@ export interface PatchSource {
   labels: string[];
   /** Patches of epoch `epoch` in a fixed order for a given seed (shuffled by the source). */
   epoch(epoch: number): AsyncIterable<PatchLike>;
+  /** Held-out patches (other wells) for the final evaluation, if any. */
+  test?(): AsyncIterable<PatchLike>;
 }
 
 /** Options of {@link train}. */
@@ -59,6 +62,12 @@ export interface TrainOptions {
   threads?: number;
   /** Progress: JSON lines (true), bar (false), or by TTY (undefined). */
   jsonProgress?: boolean;
+  /** Stop (with a checkpoint) once this much wall time has passed, seconds. */
+  maxSeconds?: number;
+  /** Evaluate on the source's held-out patches at the end (default true; writes eval.json). */
+  evaluate?: boolean;
+  /** Held-out patches evaluated at most (default 512). */
+  evalPatches?: number;
   /** Called after every step (tests). */
   onStep?: (step: number, loss: number) => void;
 }
@@ -68,6 +77,65 @@ export interface TrainResult {
   step: number;
   loss: number;
   examplesPerSecond: number;
+  /** Pearson r of predicted vs true intensity per head on the held-out patches (when the source has them). */
+  testPearson?: Record<string, number>;
+}
+
+/** Pearson correlation of two equally long series restricted to `mask`. */
+export function pearson(a: Float32Array, b: Float32Array, mask: Uint8Array): number {
+  let n = 0, sa = 0, sb = 0;
+  for (let i = 0; i < a.length; i++) if (mask[i]) { n++; sa += a[i]; sb += b[i]; }
+  const ma = sa / n, mb = sb / n;
+  let cab = 0, caa = 0, cbb = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!mask[i]) continue;
+    const da = a[i] - ma, db = b[i] - mb;
+    cab += da * db; caa += da * da; cbb += db * db;
+  }
+  return cab / Math.sqrt(caa * cbb);
+}
+
+/**
+ * Predicts the held-out patches (centre crops, moving batch-norm statistics) and returns the
+ * Pearson r per head over all present target pixels, from at most `maxPatches` patches.
+ */
+export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, source: PatchSource, batch: number, maxPatches = 512, threads = 2): Promise<Record<string, number>> {
+  if (!source.test) return {};
+  const predictor = await OnnxPredictor.create(plan, batch, threads);
+  const S = plan.inputSize;
+  const so = plan.outputSize;
+  const C = plan.config.inputChannels;
+  const input = new Float32Array(batch * C * S * S);
+  const targets = new Map(plan.heads.map((h) => [h.name, { values: new Float32Array(batch * so * so), mask: new Uint8Array(batch * so * so) }]));
+  const pred = new Map<string, number[]>(plan.heads.map((h) => [h.name, []]));
+  const truth = new Map<string, number[]>(plan.heads.map((h) => [h.name, []]));
+  let b = 0;
+  let seen = 0;
+  const flush = async () => {
+    const out = await predictor.run(input, weights);
+    for (const h of plan.heads) {
+      const t = targets.get(h.name)!;
+      const o = out.get(h.name)!;
+      for (let i = 0; i < b * so * so; i++) if (t.mask[i]) { pred.get(h.name)!.push(o[i]); truth.get(h.name)!.push(t.values[i]); }
+    }
+    b = 0;
+  };
+  try {
+    for await (const p of source.test()) {
+      if (seen++ >= maxPatches) break;
+      assembleExample(plan, p, source.patchSize, source.zCount, null, input, b * C * S * S, targets, b * so * so);
+      if (++b === batch) await flush();
+    }
+    if (b > 0) await flush();
+  } finally {
+    await predictor.release();
+  }
+  const r: Record<string, number> = {};
+  for (const h of plan.heads) {
+    const a = Float32Array.from(pred.get(h.name)!);
+    if (a.length > 1) r[h.name] = Number(pearson(a, Float32Array.from(truth.get(h.name)!), new Uint8Array(a.length).fill(1)).toFixed(4));
+  }
+  return r;
 }
 
 const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
@@ -102,7 +170,7 @@ export function assembleExample(
   p: PatchLike,
   patchSize: number,
   zCount: number,
-  exampleSeed: number,
+  exampleSeed: number | null,
   inputOut: Float32Array,
   inputOffset: number,
   heads: Map<string, { values: Float32Array; mask: Uint8Array }>,
@@ -111,10 +179,11 @@ export function assembleExample(
   const S = plan.inputSize;
   const so = plan.outputSize;
   const cfg = plan.config;
-  const u = mulberry32(exampleSeed);
+  // No seed: centre crop, no flip or rotation (evaluation).
+  const u = exampleSeed === null ? () => 0.5 : mulberry32(exampleSeed);
   const oy = Math.floor(u() * (patchSize - S + 1));
   const ox = Math.floor(u() * (patchSize - S + 1));
-  const r = Math.floor(u() * 8);
+  const r = exampleSeed === null ? 0 : Math.floor(u() * 8);
   const d: Dihedral = { transpose: (r & 1) === 1, flipY: (r & 2) === 2, flipX: (r & 4) === 4 };
   // Source pixel index in the patch for crop pixel (a, b).
   const src = (a: number, b: number): number => {
@@ -331,11 +400,17 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
       await appendFile(logPath, JSON.stringify({ step, loss, losses, examples_per_s: Number(eps.toFixed(2)), elapsed_s: Number(((performance.now() - t0) / 1000).toFixed(2)) }) + '\n');
       bar.tick(1, { loss: loss, 'ex/s': eps });
       options.onStep?.(step, loss);
-      if (step % (options.checkpointEvery ?? 100) === 0 || step === steps) await save();
+      const timeUp = options.maxSeconds !== undefined && (performance.now() - t0) / 1000 >= options.maxSeconds;
+      if (step % (options.checkpointEvery ?? 100) === 0 || step === steps || timeUp) await save();
+      if (timeUp) break;
     }
   } finally {
     bar.stop();
     await stepper.release();
   }
-  return { step, loss: lastLoss, examplesPerSecond: (done * batch) / ((performance.now() - t0) / 1000) };
+  const examplesPerSecond = (done * batch) / ((performance.now() - t0) / 1000);
+  if (!source.test || options.evaluate === false) return { step, loss: lastLoss, examplesPerSecond };
+  const testPearson = await evaluate(plan, weights, source, batch, options.evalPatches ?? 512, options.threads ?? 2);
+  await writeFileAtomic(join(out, 'eval.json'), JSON.stringify({ step, split: 'test', pearson: testPearson }, null, 1) + '\n');
+  return { step, loss: lastLoss, examplesPerSecond, testPearson };
 }

@@ -25,6 +25,7 @@ export async function shardSource(dir: string, seed: number, shuffleBuffer = 256
     zCount: meta.z_count,
     labels: meta.labels,
     epoch: (e) => readPatches(dir, { split: 'train', shuffleBuffer, seed: deriveSeed(seed, 'epoch', e), readers: 2 }),
+    test: () => readPatches(dir, { split: 'test' }),
   };
 }
 
@@ -41,7 +42,9 @@ export const program = command('train', 'Train an in silico labeling network on 
   .option('--init <modeldir>', 'fine-tune from a trained model (may add new label heads)')
   .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt, 100)
   .option('--shuffle-buffer <n>', 'patches held for shuffling', positiveInt, 256)
-  .option('--threads <n>', 'ONNX Runtime threads', positiveInt, 2);
+  .option('--threads <n>', 'ONNX Runtime threads', positiveInt, 2)
+  .option('--max-minutes <m>', 'stop (with a checkpoint) after this much training time', number)
+  .option('--eval-patches <n>', 'held-out (test split) patches evaluated at the end; 0 skips', (v: string) => Number(v), 512);
 
 interface Opts {
   shards: string;
@@ -57,6 +60,8 @@ interface Opts {
   checkpointEvery: number;
   shuffleBuffer: number;
   threads: number;
+  maxMinutes?: number;
+  evalPatches: number;
 }
 
 if (isMain(import.meta.url)) {
@@ -75,9 +80,12 @@ if (isMain(import.meta.url)) {
         labels: o.labels?.split(',').map((s) => s.trim()).filter(Boolean),
         checkpointEvery: o.checkpointEvery,
         threads: o.threads,
+        maxSeconds: o.maxMinutes === undefined ? undefined : o.maxMinutes * 60,
+        evaluate: o.evalPatches > 0,
+        evalPatches: o.evalPatches,
       },
       source,
     );
-    process.stdout.write(JSON.stringify({ event: 'trained', out: o.out, step: r.step, loss: r.loss, examples_per_s: Number(r.examplesPerSecond.toFixed(2)) }) + '\n');
+    process.stdout.write(JSON.stringify({ event: 'trained', out: o.out, step: r.step, loss: r.loss, examples_per_s: Number(r.examplesPerSecond.toFixed(2)), test_pearson: r.testPearson }) + '\n');
   });
 }
