@@ -1,9 +1,10 @@
 /**
- * `npm run bench -- stitch [pair|well]`
+ * `npm run bench -- stitch [pair|composite|well]`
  *
  * pair: registration of one 2048x2048 tile pair with a 300 px overlap (the paper's setup):
  *   `pairOffset` vs an OpenCV reference on the same overlap (Hann window + cv2.phaseCorrelate,
  *   then numpy NCC on the implied overlap to verify it).
+ * composite: compositing alone (16 planes, layout from the true positions) in a fresh process, for its peak RSS.
  * well: a 6x6 well of 2048x2048 tiles, 13 z + 3 labels, tiles generated on the fly: registration
  *   (stitchWell on z 6) + compositing of all 16 planes, wall time and peak RSS. Run with
  *   `node --expose-gc --import tsx bench/stitch.ts well` so registration garbage is collected
@@ -161,6 +162,33 @@ if (mode === 'all' || mode === 'pair') {
   rmSync(dir, { recursive: true });
   report('stitch pair 2048x2048, 300 px overlap (vs same algorithm in numpy+cv2)', ours, refSame, { candidates: found.candidates });
   report('stitch pair 2048x2048, 300 px overlap (vs cv2.phaseCorrelate + 1 NCC)', ours, refMin);
+}
+
+if (mode === 'composite') {
+  // Compositing alone in a fresh process (layout from the true positions), so its peak RSS is not
+  // the registration's high-water mark: canvas + field + one tile + V8.
+  const rows = 6, cols = 6, K = 16;
+  const f = field(2);
+  const r = rng(3);
+  const truth = Array.from({ length: rows * cols }, (_, i) => ({ x: 500 + (i % cols) * STEP + r.int(21) - 10, y: 700 + Math.floor(i / cols) * STEP + r.int(21) - 10 }));
+  const ox = Math.min(...truth.map((p) => p.x)), oy = Math.min(...truth.map((p) => p.y));
+  const tiles = truth.map((p, i) => ({ row: Math.floor(i / cols), col: i % cols, x: p.x - ox, y: p.y - oy }));
+  const layout = { width: Math.max(...tiles.map((t) => t.x)) + T, height: Math.max(...tiles.map((t) => t.y)) + T, tileWidth: T, tileHeight: T, tiles, ramp: { x: OV, y: OV } };
+  const before = process.resourceUsage().maxRSS / 1024;
+  const canvas = plane('float32', layout.width, layout.height);
+  let genMs = 0, live = 0;
+  const t0 = performance.now();
+  for (let k = 0; k < K; k++)
+    await compositePlane(layout, (row, col) => {
+      const g0 = performance.now();
+      const p = tileOf(f, truth[row * cols + col], k);
+      genMs += performance.now() - g0;
+      const m = process.memoryUsage();
+      live = Math.max(live, m.arrayBuffers);
+      return p;
+    }, canvas);
+  const s = (performance.now() - t0 - genMs) / 1000;
+  console.log(JSON.stringify({ name: 'stitch composite only, 6x6 x 2048^2, 16 planes', composite_s: +s.toFixed(2), per_plane_s: +(s / K).toFixed(2), canvas_MB: +((layout.width * layout.height * 4) / 2 ** 20).toFixed(0), rss_before_canvas_MB: +before.toFixed(0), peak_rss_MB: +(process.resourceUsage().maxRSS / 1024).toFixed(0), peak_live_typed_arrays_MB: +(live / 2 ** 20).toFixed(0) }));
 }
 
 if (mode === 'all' || mode === 'well') {
