@@ -47,7 +47,7 @@ function tukey(n: number, taper: number): Float64Array {
 }
 
 /** Blocked transpose of an interleaved complex rows x cols matrix into cols x rows. */
-function transpose(src: Float64Array, dst: Float64Array, rows: number, cols: number): void {
+function transpose(src: Float32Array, dst: Float32Array, rows: number, cols: number): void {
   const B = 32;
   for (let r0 = 0; r0 < rows; r0 += B)
     for (let c0 = 0; c0 < cols; c0 += B) {
@@ -62,7 +62,7 @@ function transpose(src: Float64Array, dst: Float64Array, rows: number, cols: num
 }
 
 /** 1-D FFTs of every row of an interleaved rows x n matrix, from `src` into `dst`. */
-function fftRows(src: Float64Array, dst: Float64Array, n: number, rows: number, inverse: boolean): void {
+function fftRows(src: Float32Array, dst: Float32Array, n: number, rows: number, inverse: boolean): void {
   const f = fftOf(n);
   for (let y = 0; y < rows; y++) {
     const a = src.subarray(2 * n * y, 2 * n * (y + 1));
@@ -98,10 +98,11 @@ export function phaseCorrelation(a: Float32Array, b: Float32Array, width: number
   }
   ma /= a.length;
   mb /= b.length;
+  // Float32 scratch (half the memory traffic of float64; ample precision to locate peaks).
   // Layout: M rows of N complex values. Row FFTs, a transpose, then column FFTs as contiguous rows
   // (strided column access is several times slower), so the spectrum is held as [kx][ky].
-  const buf = new Float64Array(2 * n * m);
-  const tmp = new Float64Array(2 * n * m);
+  const buf = new Float32Array(2 * n * m);
+  const tmp = new Float32Array(2 * n * m);
   for (let y = 0; y < height; y++) {
     const o = 2 * n * y;
     const r = y * width;
