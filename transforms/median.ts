@@ -56,6 +56,8 @@ export interface SaltAndPepperResult {
   iterations: number;
   /** False when `maxIterations` was reached with pixels still changing. */
   converged: boolean;
+  /** Pixels the last pass changed (0 when converged): how far from converged a stop left it. */
+  changed: number;
 }
 
 /**
@@ -76,7 +78,7 @@ export function removeSaltAndPepper(p: Plane<'float32'>, opts: SaltAndPepperOpti
   const ny = Math.ceil(H / TY);
   const nx = Math.ceil(W / TX);
   let changed = new Uint8Array(ny * nx).fill(1);
-  for (let it = 1; it <= maxIterations; it++) {
+  for (let it = 1; ; it++) {
     const todo = new Uint8Array(ny * nx);
     for (let ty = 0; ty < ny; ty++)
       for (let tx = 0; tx < nx; tx++) {
@@ -99,23 +101,24 @@ export function removeSaltAndPepper(p: Plane<'float32'>, opts: SaltAndPepperOpti
     }
     const next = new Uint8Array(ny * nx);
     const rows = new Uint8Array(H);
-    let any = false;
+    let changedPixels = 0;
     for (let ty = 0; ty < ny; ty++)
       for (let tx = 0; tx < nx; tx++) {
         if (!todo[ty * nx + tx]) continue;
         const y0 = ty * TY;
         const y1 = Math.min(y0 + TY, H);
-        if (k.commit(y0, y1, tx * TX, Math.min((tx + 1) * TX, W))) {
+        const n = k.commit(y0, y1, tx * TX, Math.min((tx + 1) * TX, W));
+        if (n > 0) {
           next[ty * nx + tx] = 1;
           rows.fill(1, y0, y1);
-          any = true;
+          changedPixels += n;
         }
       }
-    if (!any) return { plane: k.current(W, H), iterations: it, converged: true };
+    if (changedPixels === 0) return { plane: k.current(W, H), iterations: it, converged: true, changed: 0 };
+    if (it === maxIterations) return { plane: k.current(W, H), iterations: it, converged: false, changed: changedPixels };
     k.refreshBorders(W, H, rows);
     changed = next;
   }
-  return { plane: k.current(W, H), iterations: maxIterations, converged: false };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,10 +492,10 @@ class Kernel {
     return o;
   }
 
-  /** Copies the output rectangle over the current image; true if any pixel changed. */
-  commit(y0: number, y1: number, x0: number, x1: number): boolean {
+  /** Copies the output rectangle over the current image; returns how many pixels changed. */
+  commit(y0: number, y1: number, x0: number, x1: number): number {
     const f = this.view;
-    let changed = false;
+    let changed = 0;
     for (let y = y0; y < y1; y++) {
       const src = this.outBase + y * this.WV;
       const dst = (y + 2) * this.PW + 2;
@@ -500,7 +503,7 @@ class Kernel {
         const v = f[src + x];
         if (v !== f[dst + x]) {
           f[dst + x] = v;
-          changed = true;
+          changed++;
         }
       }
     }

@@ -45,6 +45,7 @@ test('removeSaltAndPepper removes hot and dead pixels from a smooth image and re
   for (const i of [40 * W + 40, 40 * W + 41, 41 * W + 40, 41 * W + 41]) dirty[i] = 65535;
   const res = removeSaltAndPepper(plane('float32', W, H, dirty));
   t.true(res.converged);
+  t.is(res.changed, 0);
   t.true(res.iterations >= 2 && res.iterations <= 32, `iterations ${res.iterations}`);
   let maxErr = 0;
   for (let y = 2; y < H - 2; y++) for (let x = 2; x < W - 2; x++) maxErr = Math.max(maxErr, Math.abs(res.plane.data[y * W + x] - clean[y * W + x]));
@@ -65,6 +66,9 @@ test('removeSaltAndPepper matches applying medianFilter5 the same number of time
   t.deepEqual(res.plane.data, p.data);
   t.is(res.iterations, 3);
   t.false(res.converged); // random integers need more than 3 passes to reach a root signal
+  let p2 = plane('float32', W, H, d);
+  for (let i = 0; i < 2; i++) p2 = medianFilter5(p2);
+  t.is(res.changed, p.data.filter((v, i) => v !== p2.data[i]).length);
 });
 
 test('median rejects NaN input and bad options with clear messages', (t) => {
