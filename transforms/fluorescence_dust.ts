@@ -25,7 +25,7 @@ export interface FluorescenceDustOptions {
   sensorOffset?: number;
   /** Mask threshold in robust standard deviations of the min projection's excess (default 6). */
   threshold?: number;
-  /** Sigma (px) of the local level the min projection is compared with; must exceed the dust radius (default height / 8). */
+  /** Sigma (px) of the local level the min projection is compared with; well above the dust radius (default height / 4). */
   maskSigma?: number;
   /** Sigma (px) of the background blur of the mean (default height / 32). */
   sigma?: number;
@@ -119,7 +119,7 @@ export class FluorescenceDustEstimator {
     // mask: smoothed min projection above its local level by `threshold` robust sds
     const m = plane('float32', W, H, Float32Array.from(minProj, (v) => v - offset!));
     const smooth = medianFilter5(m);
-    const level = gaussianBlur(smooth, this.opts.maskSigma ?? H / 8);
+    const level = gaussianBlur(smooth, this.opts.maskSigma ?? H / 4);
     const excess = new Float32Array(np);
     for (let i = 0; i < np; i++) excess[i] = smooth.data[i] - level.data[i];
     const sd = robustSd(excess);

@@ -3,10 +3,9 @@
  * flat-field and dust fields of the microscope, and the clean canvases tiles were cut from.
  */
 import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateDump } from '../../fixtures/generate.ts';
+import { cachedDump, readDefects, readPositions, readTruthPlane } from '../../fixtures/truth.ts';
 import { toFloat32, type Plane } from '../../io/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { FlatFieldEstimator } from '../../transforms/flat_field.ts';
@@ -25,16 +24,14 @@ interface Tile {
   plane: Plane<'float32'>;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'isl-transforms-fixture-'));
 const OFFSET = 100;
-let ready: Promise<void> | undefined;
-// 3 wells x 9 positions x 2 z: the per-pixel median needs many positions (cells at random places)
-const setup = () => (ready ??= generateDump({ out: dir, wells: 3, z: 2, labels: ['MAP2'], seed: 7, threads: 1 }).then(() => undefined));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+// 3 wells x 9 positions x 2 z: the per-pixel median needs many positions (cells at random places).
+// Generated once per machine (OS temp dir), shared read-only.
+const dump = () => cachedDump({ wells: 3, z: 2, labels: ['MAP2'], seed: 7, threads: 1 });
 
 /** Hot and cold sensor pixels (excluded from RMSE: no transform here is meant to fix them). */
-function defects(): Set<number> {
-  const d = JSON.parse(readFileSync(join(dir, 'truth', 'A1', 'defects.json'), 'utf8')) as { hot: number[]; cold: number[] };
+async function defects(): Promise<Set<number>> {
+  const d = await readDefects(await dump(), 'A1');
   return new Set([...d.hot, ...d.cold]);
 }
 
@@ -46,7 +43,7 @@ function rmseExcept(a: ArrayLike<number>, b: ArrayLike<number>, skip: Set<number
 }
 
 async function tiles(channel: string): Promise<Tile[]> {
-  await setup();
+  const dir = await dump();
   const rows = readFileSync(join(dir, 'manifest.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
   return Promise.all(
     rows
@@ -59,11 +56,11 @@ async function tiles(channel: string): Promise<Tile[]> {
   );
 }
 
-const truth = async (name: string, well = 'A1') => toFloat32(await readPlane(join(dir, 'truth', well, name)));
+const truth = async (stem: string, well = 'A1') => readTruthPlane(await dump(), well, stem);
 
 /** The clean canvas region a tile shows (true position from truth/positions.json). */
-function crop(canvas: Plane<'float32'>, t: Tile, well: string): Float32Array {
-  const pos = JSON.parse(readFileSync(join(dir, 'truth', well, 'positions.json'), 'utf8')) as { tiles: { row: number; col: number; x: number; y: number }[] };
+async function crop(canvas: Plane<'float32'>, t: Tile): Promise<Float32Array> {
+  const pos = await readPositions(await dump(), t.well);
   const { x, y } = pos.tiles.find((p) => p.row === t.row && p.col === t.col)!;
   const { width: W, height: H } = t.plane;
   const out = new Float32Array(W * H);
@@ -73,8 +70,8 @@ function crop(canvas: Plane<'float32'>, t: Tile, well: string): Float32Array {
 
 test('fixture, transmitted: dust pattern finds the specks; flat-field r >= 0.99, error <= 2%; tiles closer to clean', async (t) => {
   const ts = await tiles('PHASE_CONTRAST');
-  const F = await truth('flatfield_PHASE_CONTRAST.tif');
-  const D = await truth('dust_PHASE_CONTRAST.tif');
+  const F = await truth('flatfield_PHASE_CONTRAST');
+  const D = await truth('dust_PHASE_CONTRAST');
   const dust = new TransmittedDustEstimator();
   const flat = new FlatFieldEstimator({ modality: 'transmitted' });
   for (const x of ts) dust.add(x.plane), flat.add(x.plane);
@@ -84,7 +81,7 @@ test('fixture, transmitted: dust pattern finds the specks; flat-field r >= 0.99,
   const rDust = pearson(pattern.field.data, FD);
   // the specks: the pattern relative to its own smooth part vs the truth transmission D, away from
   // the hot/cold sensor pixels (fixed too, so also in the pattern, at extreme ratios)
-  const skip = defects();
+  const skip = await defects();
   const keep = (a: Float32Array) => a.filter((_, i) => !skip.has(i));
   const smooth = gaussianBlur(pattern.field, 4).data;
   const rSpecks = pearson(keep(Float32Array.from(pattern.field.data, (v, i) => v / smooth[i])), keep(D.data));
@@ -99,7 +96,7 @@ test('fixture, transmitted: dust pattern finds the specks; flat-field r >= 0.99,
   let after = 0;
   const some = ts.filter((x) => x.z === 1 && x.well === 'A1');
   for (const x of some) {
-    const clean = crop(await truth(`clean_PHASE_CONTRAST_z${x.z}.tif`), x, x.well);
+    const clean = await crop(await truth(`clean_PHASE_CONTRAST_z${x.z}`), x);
     const corrected = correctTransmittedDust(x.plane, pattern.field).data;
     const scale = (a: Float32Array) => clean.reduce((s, v) => s + v, 0) / a.reduce((s, v) => s + v, 0);
     const k0 = scale(x.plane.data);
@@ -113,8 +110,8 @@ test('fixture, transmitted: dust pattern finds the specks; flat-field r >= 0.99,
 
 test('fixture, fluorescence: dust mask IoU >= 0.8 vs truth; subtracting the artifact brings tiles closer to flat-field x clean', async (t) => {
   const ts = await tiles('MAP2');
-  const F = await truth('flatfield_MAP2.tif');
-  const D = await truth('dust_MAP2.tif');
+  const F = await truth('flatfield_MAP2');
+  const D = await truth('dust_MAP2');
   let dmax = 0;
   for (const v of D.data) dmax = Math.max(dmax, v);
   const truthMask = Uint8Array.from(D.data, (v) => (v > 0.25 * dmax ? 1 : 0));
@@ -128,7 +125,7 @@ test('fixture, fluorescence: dust mask IoU >= 0.8 vs truth; subtracting the arti
   let after = 0;
   const some = ts.filter((x) => x.z === 1 && x.well === 'A1');
   for (const x of some) {
-    const clean = crop(await truth(`clean_MAP2_z${x.z}.tif`), x, x.well);
+    const clean = await crop(await truth(`clean_MAP2_z${x.z}`), x);
     const expected = Float32Array.from(clean, (v, i) => v * F.data[i]);
     before += rmse(x.plane.data, expected) / some.length;
     after += rmse(subtractDust(x.plane, dust.artifact, -Infinity).data, expected) / some.length;
