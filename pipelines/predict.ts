@@ -97,6 +97,7 @@ function validate(opts: PredictOptions): JobOptions & { workers: number } {
   if (!Number.isInteger(tile) || tile < 1) throw badOption('--tile', 'a positive integer (px)', tile);
   const normalize = opts.normalize ?? 'paper';
   if (normalize !== 'paper' && normalize !== 'none') throw badOption('--normalize', 'paper or none', normalize);
+  // Default: two wells at a time (one core each on this kind of machine); see predict() for one well.
   const workers = opts.workers ?? Math.min(availableParallelism(), 2);
   if (!Number.isInteger(workers) || workers < 1) throw badOption('--workers', 'a positive integer', workers);
   return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, labels: opts.labels, workers };
@@ -114,9 +115,11 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   for (const l of o.labels ?? []) if (!config.heads.labels.includes(l)) throw badOption('--labels', `labels of the model (${config.heads.labels.join(', ')})`, l);
   await mkdir(o.output, { recursive: true });
   const { workers, ...jobOptions } = o;
+  // Fewer wells than workers: give each well more threads instead of idle workers.
+  const used = opts.workers ?? Math.min(workers, wells.length);
   return runWells(wells, { module: 'pipelines/predict.ts', fn: 'predictWellJob', options: jobOptions as unknown as Json }, {
     records: join(o.output, '.records'),
-    workers,
+    workers: used,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
     resume: opts.resume,
