@@ -5,7 +5,7 @@
  * memory as `env.mem`, which the caller owns and fills.
  */
 
-export const uleb = (n: number): number[] => {
+const uleb = (n: number): number[] => {
   const out: number[] = [];
   do {
     let b = n & 0x7f;
