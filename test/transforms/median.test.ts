@@ -55,6 +55,17 @@ test('removeSaltAndPepper removes hot and dead pixels from a smooth image and re
   t.deepEqual(medianFilter5(res.plane).data, res.plane.data);
 });
 
+test('removeSaltAndPepper on float (non-integer) pixels matches repeated medianFilter5 too', (t) => {
+  const r = rng(10);
+  const W = 133;
+  const H = 21;
+  const d = Float32Array.from({ length: W * H }, () => r.normal());
+  const res = removeSaltAndPepper(plane('float32', W, H, d), { maxIterations: 4 });
+  let p = plane('float32', W, H, d);
+  for (let i = 0; i < res.iterations; i++) p = medianFilter5(p);
+  t.deepEqual(res.plane.data, p.data);
+});
+
 test('removeSaltAndPepper matches applying medianFilter5 the same number of times', (t) => {
   const r = rng(9);
   const W = 50;
