@@ -14,6 +14,7 @@ import { badInput } from '../../io/errors.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { buildPlan, type ModelConfig } from '../plan.ts';
 import { exportOnnx } from './export.ts';
+import { CHECKPOINT_FORMAT, loadCheckpoint } from '../checkpoint.ts';
 
 export const MODEL_FORMAT = 'isl-model-v1';
 
@@ -47,7 +48,7 @@ export async function writeModelDir(dir: string, config: ModelConfig, weights: R
 }
 
 /**
- * Reads a model directory written by {@link writeModelDir}.
+ * Reads a model directory written by {@link writeModelDir}, or a training checkpoint directory.
  * @throws IslError BAD_INPUT naming the file for a missing, foreign or truncated model.
  */
 export async function readModelDir(dir: string): Promise<{ config: ModelConfig; weights: Map<string, Float32Array> }> {
@@ -58,7 +59,12 @@ export async function readModelDir(dir: string): Promise<{ config: ModelConfig; 
   } catch (e) {
     throw badInput(jsonPath, 'cannot read the model description (is --model a directory written by the exporter or pipelines/train.ts?)', undefined, e);
   }
-  if (meta.format !== MODEL_FORMAT) throw badInput(jsonPath, `expected format ${MODEL_FORMAT} but found ${JSON.stringify(meta.format)}`);
+  // A training checkpoint (pipelines/train.ts --out) is a model too: its weights are the plan's.
+  if (meta.format === CHECKPOINT_FORMAT) {
+    const ckpt = await loadCheckpoint(dir);
+    return { config: ckpt.config, weights: ckpt.weights };
+  }
+  if (meta.format !== MODEL_FORMAT) throw badInput(jsonPath, `expected format ${MODEL_FORMAT} (or a training checkpoint, ${CHECKPOINT_FORMAT}) but found ${JSON.stringify(meta.format)}`);
   const binPath = join(dir, 'weights.bin');
   const buf = await readFile(binPath).catch((e: unknown) => {
     throw badInput(binPath, 'cannot read the weights', undefined, e);
