@@ -85,8 +85,8 @@ function blurExact(p: Plane<'float32'>, sigma: number): Blurred {
   const { width: W, height: H } = p;
   const w = gaussianKernel(sigma);
   const r = w.length - 1;
-  const k = kernelFor(w);
   const WV = Math.ceil(W / 4) * 4;
+  const k = kernelFor(w, WV);
   const PS = Math.ceil((WV + 2 * r) / 4) * 4; // padded source row, floats
   // layout (floats): source H x PS | tmp H x WV | out H x WV | row table H + 2r (i32)
   const src = 0;
@@ -114,7 +114,7 @@ interface BlurKernel {
   mem: WebAssembly.Memory;
   /** h(src, dst, rows, srcStride, dstStride, vectors): bytes; source rows padded by r on the left. */
   h: (src: number, dst: number, rows: number, srcStride: number, dstStride: number, nvec: number) => void;
-  /** v(table, dst, rows, dstStride, vectors) -> 1 if every output is finite; table[r + y] = byte address of (mirrored) tmp row y. */
+  /** v(table, dst, rows, dstStride, vectors) -> 1 if every output is finite; table[r + y] = byte address of (mirrored) tmp row y (tmp rows WV floats apart). */
   v: (table: number, dst: number, rows: number, dstStride: number, nvec: number) => number;
 }
 
@@ -122,8 +122,9 @@ const blurKernels = new Map<string, BlurKernel>();
 /** One memory for all blur kernels (calls are synchronous and each loads its image). */
 const memory = new WebAssembly.Memory({ initial: 1 });
 
-function kernelFor(w: Float32Array): BlurKernel {
-  const key = w.join(',');
+function kernelFor(w: Float32Array, WV: number): BlurKernel {
+  const key = `${WV}:${w.join(',')}`;
+  const rowBytes = WV * 4;
   let k = blurKernels.get(key);
   if (k) return k;
   const r = w.length - 1;
@@ -150,20 +151,29 @@ function kernelFor(w: Float32Array): BlurKernel {
   const ACC = P0 + 2 * r + 1;
   const OK = ACC + 1;
   e(v, ALL_ONES, op.set(OK));
+  // one output row: x over the vectors, rows of the window read through `row(j)`, j = 0..2r
+  const rowLoop = (row: (j: number) => number[]) => {
+    e(v, op.const(0), op.set(7), op.const(0), op.set(6), op.block, op.loop);
+    e(v, op.get(6), op.get(4), op.geU, op.brIf(1));
+    e(v, taps(0), row(r), op.f32x4mul);
+    for (let i = 1; i <= r; i++) e(v, taps(i), row(r - i), row(r + i), op.f32x4add, op.f32x4mul, op.f32x4add);
+    e(v, op.set(ACC), op.get(8), op.get(7), op.add, op.get(ACC), op.store(0));
+    // finite lanes: acc - acc == 0 (NaN and +-Infinity give NaN)
+    e(v, op.get(OK), op.get(ACC), op.get(ACC), op.f32x4sub, simdConst(0), op.f32x4eq, op.v128and, op.set(OK));
+    e(v, op.get(7), op.const(16), op.add, op.set(7));
+    e(v, op.get(6), op.const(1), op.add, op.set(6), op.br(0), op.end, op.end);
+  };
   e(v, op.const(0), op.set(5), op.block, op.loop);
   e(v, op.get(5), op.get(2), op.geU, op.brIf(1));
-  for (let j = 0; j <= 2 * r; j++) e(v, op.get(0), op.get(5), op.const(2), op.shl, op.add, op.i32load(j * 4), op.set(P0 + j));
   e(v, op.get(1), op.get(5), op.get(3), op.mul, op.add, op.set(8));
-  e(v, op.const(0), op.set(7), op.const(0), op.set(6), op.block, op.loop);
-  e(v, op.get(6), op.get(4), op.geU, op.brIf(1));
-  const row = (j: number) => [...op.get(P0 + j), ...op.get(7), ...op.add, ...op.load(0)];
-  e(v, taps(0), row(r), op.f32x4mul);
-  for (let i = 1; i <= r; i++) e(v, taps(i), row(r - i), row(r + i), op.f32x4add, op.f32x4mul, op.f32x4add);
-  e(v, op.set(ACC), op.get(8), op.get(7), op.add, op.get(ACC), op.store(0));
-  // finite lanes: acc - acc == 0 (NaN and +-Infinity give NaN)
-  e(v, op.get(OK), op.get(ACC), op.get(ACC), op.f32x4sub, simdConst(0), op.f32x4eq, op.v128and, op.set(OK));
-  e(v, op.get(7), op.const(16), op.add, op.set(7));
-  e(v, op.get(6), op.const(1), op.add, op.set(6), op.br(0), op.end, op.end);
+  // interior rows (r <= y < rows - r) are consecutive in tmp: one base address, immediate offsets
+  e(v, op.get(5), op.const(r), op.geU, op.get(5), op.const(r), op.add, op.get(2), op.ltU, op.and, op.if);
+  e(v, op.get(0), op.get(5), op.const(2), op.shl, op.add, op.i32load(0), op.set(P0));
+  rowLoop((j) => [...op.get(P0), ...op.get(7), ...op.add, ...op.load(j * rowBytes)]);
+  e(v, op.else);
+  for (let j = 0; j <= 2 * r; j++) e(v, op.get(0), op.get(5), op.const(2), op.shl, op.add, op.i32load(j * 4), op.set(P0 + j));
+  rowLoop((j) => [...op.get(P0 + j), ...op.get(7), ...op.add, ...op.load(0)]);
+  e(v, op.end);
   e(v, op.get(5), op.const(1), op.add, op.set(5), op.br(0), op.end, op.end);
   e(v, op.get(OK), op.i32x4allTrue);
   const mod = wasmModule([
