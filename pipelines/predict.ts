@@ -31,7 +31,7 @@ import { command, isMain, positiveInt, runCli } from './cli.ts';
 
 /** Options of {@link predict} (and of each well's job). */
 export interface PredictOptions {
-  /** Model directory (model/onnx/model_dir.ts). */
+  /** Model directory: a checkpoint of pipelines/train.ts (model/checkpoint.ts). */
   model: string;
   /** Folder of canonical wells: one sub-folder per well, or one folder holding several wells' files. */
   input: string;
@@ -226,7 +226,7 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
 /** CLI entry. */
 export async function main(argv = process.argv): Promise<void> {
   const program = command('predict', 'Predict fluorescence labels for every well of a folder of canonical wells (ISL convention).')
-    .requiredOption('--model <dir>', 'model directory (model.json + weights.bin, see model/onnx/model_dir.ts)')
+    .requiredOption('--model <dir>', 'model directory: a checkpoint of pipelines/train.ts (model.json + weights.bin)')
     .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder)')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', 'fast')
