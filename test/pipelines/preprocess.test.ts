@@ -1,11 +1,11 @@
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { generateDump } from '../../fixtures/generate.ts';
+import { cachedDump } from '../../fixtures/truth.ts';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { readPlane } from '../../io/read.ts';
 import { readShardMeta, readPatches } from '../../io/shards/reader.ts';
@@ -15,13 +15,13 @@ import { PREPROCESS_REGISTRY, newContext } from '../../pipelines/stages/index.ts
 import { readDump } from '../../io/manifest.ts';
 import { sharedDataset, withShared } from '../helpers/shared.ts';
 
-// One small dump for the whole file: 2 wells, 3x3 tiles of 256 px, 5 z, DAPI + MAP2.
+// One small dump for the whole file (shared read-only through the fixtures cache): 2 wells,
+// 3x3 tiles of 256 px, 5 z, DAPI + MAP2.
 let root: string;
 let dump: string;
 test.before(async () => {
   root = await mkdtemp(join(tmpdir(), 'isl-preprocess-'));
-  dump = join(root, 'dump');
-  await generateDump({ out: dump, preset: 'ci', seed: 7, wells: 2, labels: ['DAPI', 'MAP2'], truthCanvases: 'projection' });
+  dump = await cachedDump({ preset: 'ci', seed: 7, wells: 2, labels: ['DAPI', 'MAP2'], truthCanvases: 'projection' });
 });
 test.after.always(async () => {
   await rm(root, { recursive: true, force: true });
@@ -100,6 +100,27 @@ test.serial('training run: canonical wells, fields, stitch reports, QC, shards D
   t.deepEqual(again.wells.skipped.sort(), ['A1', 'A2']);
   t.deepEqual(again.wells.done, []);
   t.is((await stat(join(out, 'fields', 'flat_field_DAPI_field.tif'))).mtimeMs, before);
+});
+
+test.serial('kill -9 mid-run leaves no corrupt file; --resume finishes with the same bytes as an uninterrupted run', async (t) => {
+  const out = join(root, 'killed');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'pipelines/preprocess.ts', '--input', dump, '--output', out, '--workers', '1', '--no-shards'], { stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  // Kill as soon as the first well is recorded, while the second is being written.
+  const deadline = Date.now() + 300_000;
+  while (!existsSync(join(out, 'records', 'A1.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  child.kill('SIGKILL');
+  await exited;
+  // Whatever was left decodes: every image under wells/ is whole (temp files are the only partial ones).
+  const wellFiles = existsSync(join(out, 'wells')) ? (await readdir(join(out, 'wells'), { recursive: true })).map(String).filter((f) => f.endsWith('.png')) : [];
+  for (const f of wellFiles) await t.notThrowsAsync(readPlane(join(out, 'wells', f)), f);
+  const s = await preprocess({ input: dump, output: out, workers: 1, resume: true, progress: false, shards: false });
+  t.deepEqual(s.wells.failed, []);
+  t.true(s.wells.skipped.includes('A1'));
+  const clean = join(root, 'out', 'wells', 'A2');
+  for (const f of (await readdir(clean)).filter((x) => x.endsWith('.png'))) {
+    t.true((await readFile(join(out, 'wells', 'A2', f))).equals(await readFile(join(clean, f))), `A2 ${f} identical`);
+  }
 });
 
 test.serial('one corrupt tile fails its well only; the CLI exits 1 naming the file', async (t) => {
