@@ -126,7 +126,7 @@ if (parts.has('workers') || parts.has('queue')) {
     };
     const one = await timeRun('1 worker', () => predict({ ...base, output: join(dir, 'o1'), workers: 1 }));
     const two = await timeRun('2 workers', () => predict({ ...base, output: join(dir, 'o2'), workers: 2 }));
-    report('predict.workers.2_vs_1.small.16x256', two, one, { speedup: +(one / two).toFixed(2), target: 'speedup >= 1.8', wells: nWells, load: load() });
+    report(`predict.workers.2_vs_1.small.${nWells}x256`, two, one, { speedup: +(one / two).toFixed(2), target: 'speedup >= 1.8', wells: nWells, load: load() });
     if (parts.has('queue') && spawnSync('redis-server', ['--version']).status === 0) {
       const port = await new Promise<number>((res) => {
         const s = createServer().listen(0, '127.0.0.1', () => {
