@@ -4,10 +4,13 @@
  *
  *   fixtures (demo preset) ─► preprocess ─► train (small config) ─► predict ─► evaluate ─► index.html
  *
+ * Prediction and evaluation use the held-out (test split) wells only, so the r shown is honest.
+ *
  * Every step is the same code the commands run; outputs land in --out (default out/demo) and a
  * rerun resumes where it stopped (each step is skipped when its output is complete).
  */
 import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { generateDump } from '../fixtures/generate.ts';
 import { configByName } from '../model/plan.ts';
@@ -49,8 +52,16 @@ export async function demo(o: DemoOptions): Promise<string> {
   if (s.wells.failed.length) throw new Error(`preprocessing failed for ${s.wells.failed.map((f) => `${f.well} (${f.error})`).join(', ')}`);
   step('train', { model, config: config.name, steps: o.steps });
   await train({ config, out: model, steps: o.steps, batch: 16, lr: 1e-3, seed: o.seed, resume: existsSync(join(model, 'model.json')) }, await shardSource(join(pre, 'shards'), o.seed));
-  step('predict', { output: pred });
-  const p = await predict({ model, input: join(pre, 'wells'), output: pred, resume: false });
+  // Judge on the held-out wells only: predict a folder of links to the test split's wells; evaluate
+  // skips (and lists) true wells without predictions.
+  const split = JSON.parse(await readFile(join(pre, 'shards', 'split.json'), 'utf8')) as { test: string[] };
+  const heldOut = join(out, 'held-out');
+  await rm(heldOut, { recursive: true, force: true });
+  await mkdir(heldOut, { recursive: true });
+  for (const w of split.test) await symlink(join(pre, 'wells', w), join(heldOut, w), 'dir');
+  step('predict', { output: pred, wells: split.test });
+  await rm(pred, { recursive: true, force: true });
+  const p = await predict({ model, input: heldOut, output: pred, resume: false });
   if (p.failed.length) throw new Error(`prediction failed for ${p.failed.map((f) => `${f.well} (${f.error})`).join(', ')}`);
   step('evaluate', { report });
   const r = await evaluate({ pred, truth: join(pre, 'wells'), out: report, seed: o.seed, qcReport: join(pre, 'qc'), trainLog: join(model, 'train.jsonl'), cells: join(dump, 'truth') });
