@@ -47,6 +47,8 @@ export interface PredictOptions {
   tile?: number;
   /** `paper` (default): the paper's global normalization of each predicted intensity image (mean 0.25, sd 0.125, clipped); `none`. */
   normalize?: 'paper' | 'none';
+  /** ONNX Runtime execution providers, e.g. `['webgpu', 'cpu']` (default `['cpu']`). */
+  providers?: string[];
   /** Local worker threads (default: cores). */
   workers?: number;
   /** `redis://HOST:PORT`: enqueue the wells for `runners/worker.ts` processes. */
@@ -58,7 +60,7 @@ export interface PredictOptions {
   progress?: boolean;
 }
 
-type JobOptions = Required<Pick<PredictOptions, 'model' | 'output' | 'mode' | 'stats' | 'tile' | 'normalize'>> & { labels?: string[] };
+type JobOptions = Required<Pick<PredictOptions, 'model' | 'output' | 'mode' | 'stats' | 'tile' | 'normalize' | 'providers'>> & { labels?: string[] };
 
 /** Separator between a folder and a well name in a job's well id, for folders holding several wells. */
 const WELL_SEP = '#';
@@ -100,7 +102,9 @@ function validate(opts: PredictOptions): JobOptions & { workers: number } {
   // Default: two wells at a time (one core each on this kind of machine); see predict() for one well.
   const workers = opts.workers ?? Math.min(availableParallelism(), 2);
   if (!Number.isInteger(workers) || workers < 1) throw badOption('--workers', 'a positive integer', workers);
-  return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, labels: opts.labels, workers };
+  const providers = opts.providers ?? ['cpu'];
+  if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !/^[a-z]+$/.test(p))) throw badOption('--provider', 'a comma-separated list of execution providers (cpu, webgpu, cuda)', providers.join(','));
+  return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers };
 }
 
 /**
@@ -131,7 +135,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
 let cached: { key: string; model: Promise<InferenceModel> } | undefined;
 
 function modelFor(o: JobOptions, threads: number): Promise<InferenceModel> {
-  const key = JSON.stringify([o.model, o.stats, o.labels, threads]);
+  const key = JSON.stringify([o.model, o.stats, o.labels, o.providers, threads]);
   if (cached?.key !== key) {
     const prev = cached;
     cached = {
@@ -139,7 +143,7 @@ function modelFor(o: JobOptions, threads: number): Promise<InferenceModel> {
       model: (async () => {
         if (prev) await (await prev.model).session.release();
         const { config, weights } = await readModelDir(o.model);
-        return createInferenceModel(config, weights, { heads: o.labels ?? config.heads.labels, statistics: o.stats, threads });
+        return createInferenceModel(config, weights, { heads: o.labels ?? config.heads.labels, statistics: o.stats, threads, providers: o.providers });
       })(),
     };
   }
@@ -234,6 +238,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--labels <list>', 'comma-separated label heads (default: all of the model)')
     .option('--tile <px>', 'largest network output per pass (memory ~ 7 GB at 520 for the paper network)', positiveInt, 520)
     .option('--normalize <how>', "paper (mean 0.25, sd 0.125 per predicted image, clipped) or none", 'paper')
+    .option('--provider <list>', 'ONNX Runtime execution providers in order of preference: cpu, webgpu (bundled), cuda (if installed)', 'cpu')
     .option('--workers <n>', 'local worker threads (each with its own session and cores / workers threads)', positiveInt)
     .option('--queue <url>', 'redis://HOST:PORT or rediss://...: run wells as BullMQ jobs pulled by `npx tsx runners/worker.ts --queue URL`')
     .option('--redis-password <password>', 'Redis password (or ISL_REDIS_PASSWORD)')
@@ -248,6 +253,7 @@ export async function main(argv = process.argv): Promise<void> {
       labels: o.labels === undefined ? undefined : String(o.labels).split(',').map((s) => s.trim()).filter(Boolean),
       tile: o.tile as number,
       normalize: o.normalize as 'paper' | 'none',
+      providers: String(o.provider).split(',').map((s) => s.trim()).filter(Boolean),
       workers: o.workers as number | undefined,
       queue: o.queue as string | undefined,
       redisPassword: o.redisPassword as string | undefined,

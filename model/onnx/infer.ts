@@ -49,6 +49,11 @@ export interface InferenceModelOptions {
   statistics?: readonly Statistic[];
   /** ONNX Runtime intra-op threads (default: all cores). */
   threads?: number;
+  /**
+   * ONNX Runtime execution providers in order of preference (default `['cpu']`). onnxruntime-node
+   * bundles `cpu` and `webgpu`; `cuda` works where the user installed its CUDA provider.
+   */
+  providers?: readonly string[];
 }
 
 /**
@@ -65,8 +70,11 @@ export async function createInferenceModel(config: ModelConfig, weights: Readonl
   for (const s of statistics) if (!STATISTICS.includes(s)) throw badOption('statistics', `some of ${STATISTICS.join(', ')}`, s);
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw badOption('threads', 'a positive integer', threads);
+  const providers = opts.providers ?? ['cpu'];
+  if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => typeof p !== 'string' || p === '')) throw badOption('providers', 'a non-empty list of execution provider names (cpu, webgpu, cuda)', providers);
   const bytes = exportOnnx(plan, weights, { heads, outputs: statistics });
   const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: [...providers],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
