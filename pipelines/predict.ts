@@ -221,6 +221,7 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
     omeTiff: 'float32; intensities normalized as the PNGs, entropy in bits',
     seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000, write: (Date.now() - tPredict) / 1000 },
     threads: ctx.threads,
+    provider: model.provider,
     attempt: ctx.attempt,
   };
   await writeFileAtomic(join(outDir, 'prediction.json'), JSON.stringify(meta, null, 1) + '\n');

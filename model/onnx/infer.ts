@@ -19,7 +19,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { badOption } from '../../io/errors.ts';
+import { badOption, IslError } from '../../io/errors.ts';
 import type { ZStack } from '../../io/image.ts';
 import { buildPlan, outputStride, type ModelConfig, type Plan } from '../plan.ts';
 import { exportOnnx, onnxOutputName, STATISTICS, type Statistic } from './export.ts';
@@ -39,6 +39,8 @@ export interface InferenceModel {
   readonly stride: number;
   readonly session: ort.InferenceSession;
   readonly threads: number;
+  /** The execution provider the session runs on (the first of `providers` that started). */
+  readonly provider: string;
 }
 
 /** Options of {@link createInferenceModel}. */
@@ -73,18 +75,30 @@ export async function createInferenceModel(config: ModelConfig, weights: Readonl
   const providers = opts.providers ?? ['cpu'];
   if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => typeof p !== 'string' || p === '')) throw badOption('providers', 'a non-empty list of execution provider names (cpu, webgpu, cuda)', providers);
   const bytes = exportOnnx(plan, weights, { heads, outputs: statistics });
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: [...providers],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    // Worker threads sleep instead of spin-waiting between ops: on a shared or oversubscribed
-    // machine spinning threads burn the cores the other thread needs.
-    // Denormal floats (tiny activations deep in the towers) are ~100x slower on x86: flush them.
-    extra: { session: { intra_op: { allow_spinning: '0' }, set_denormal_as_zero: '1' } },
-  });
-  return { config, heads, statistics, margin: (config.inputSize - config.outputWindow) / 2, stride: outputStride(config), session, threads };
+  // A provider that cannot start here (no GPU adapter, no CUDA) falls through to the next one.
+  let session: ort.InferenceSession | undefined;
+  let provider = '';
+  const failures: string[] = [];
+  for (let i = 0; i < providers.length && !session; i++) {
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [providers[i]],
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+        // Worker threads sleep instead of spin-waiting between ops: on a shared or oversubscribed
+        // machine spinning threads burn the cores the other thread needs.
+        // Denormal floats (tiny activations deep in the towers) are ~100x slower on x86: flush them.
+        extra: { session: { intra_op: { allow_spinning: '0' }, set_denormal_as_zero: '1' } },
+      });
+      provider = providers[i];
+    } catch (e) {
+      failures.push(`${providers[i]}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (!session) throw new IslError('BAD_OPTION', `No execution provider could start (${failures.join('; ')}); add cpu to the providers`);
+  return { config, heads, statistics, margin: (config.inputSize - config.outputWindow) / 2, stride: outputStride(config), session, threads, provider };
 }
 
 /**

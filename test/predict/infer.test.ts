@@ -133,3 +133,14 @@ test('passMacs counts the same network at any pass size', (t) => {
   t.true(big > countMacs(plan));
   t.true(big / (ow + extra) ** 2 < countMacs(plan) / ow ** 2);
 });
+
+test('execution providers fall through to the next one that starts', async (t) => {
+  const config = { ...structuredClone(tiny), heads: { autoencoding: 0, labels: ['nuclei'] } };
+  const weights = randomWeights(buildPlan(config), 1);
+  const model = await createInferenceModel(config, weights, { threads: 1, providers: ['webgpu', 'cpu'] });
+  t.true(['webgpu', 'cpu'].includes(model.provider), model.provider);
+  const p = await predictStack(model, randomStack(9, 7, 2, 3));
+  t.is(p.get('nuclei')!.get('median')!.length, 63);
+  await closeInferenceModel(model);
+  await t.throwsAsync(createInferenceModel(config, weights, { providers: ['nosuch'] }), { message: /^No execution provider could start \(nosuch: .*\); add cpu to the providers$/ });
+});
