@@ -21,7 +21,8 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { badOption, IslError } from '../../io/errors.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
-import { outputStride, type Plan, type PlanOp } from '../plan.ts';
+import { isMainThread } from 'node:worker_threads';
+import { buildPlan, outputStride, type Plan, type PlanOp } from '../plan.ts';
 
 /** ONNX opset the exporter targets. */
 export const OPSET = 17;
@@ -409,3 +410,29 @@ function inputsOf(op: PlanOp): string[] {
   if (op.op === 'add' || op.op === 'concat') return op.inputs;
   return [op.input];
 }
+
+/**
+ * CLI: `npx tsx model/onnx/export.ts --model CHECKPOINT_DIR [--out FILE] [--heads a,b]
+ * [--outputs probabilities,median] [--layout nchw|nhwc]` writes the checkpoint's network as ONNX
+ * (default CHECKPOINT_DIR/model.onnx).
+ */
+export async function main(argv = process.argv): Promise<void> {
+  const { command, runCli } = await import('../../pipelines/cli.ts');
+  const { loadCheckpoint } = await import('../checkpoint.ts');
+  const { join } = await import('node:path');
+  const list = (v: unknown) => (v === undefined ? undefined : String(v).split(',').map((s) => s.trim()).filter(Boolean));
+  const program = command('export', 'Export a trained ISL checkpoint as a standard ONNX model.')
+    .requiredOption('--model <dir>', 'checkpoint directory (model.json + weights.bin from pipelines/train.ts)')
+    .option('--out <file>', 'output file (default: <model>/model.onnx)')
+    .option('--heads <list>', 'heads to export (default: the label heads)')
+    .option('--outputs <list>', `per head: probabilities, logits, ${STATISTICS.join(', ')}`, 'probabilities')
+    .option('--layout <layout>', 'nchw ([N, 256, H, W], default) or nhwc ([N, H, W, 256]; implied by statistics)');
+  await runCli(program, async (o: Record<string, string | undefined>) => {
+    const { config, weights } = await loadCheckpoint(o.model!);
+    const out = o.out ?? join(o.model!, 'model.onnx');
+    await writeOnnx(out, buildPlan(config), weights, { heads: list(o.heads), outputs: list(o.outputs) as OnnxOutput[], layout: o.layout as 'nchw' | 'nhwc' });
+    process.stderr.write(`export: wrote ${out}\n`);
+  }, argv);
+}
+
+if (isMainThread && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();
