@@ -2,6 +2,7 @@
  * CLI conventions shared by every pipeline: commander for options and `--help`, and one failure
  * path: a one-line reason on stderr and a non-zero exit (2 for bad usage, 1 for failed work).
  */
+import { isMainThread } from 'node:worker_threads';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { IslError } from '../io/errors.ts';
 
@@ -56,10 +57,13 @@ export function oneLine(e: unknown): string {
   return msg.split('\n')[0];
 }
 
-/** True when this module is the process's entry point (pipelines run nothing on import). */
+/**
+ * True when this module is the process's entry point (pipelines run nothing on import). Worker
+ * threads share the process's argv, so a module they import is never the entry point there.
+ */
 export function isMain(importMetaUrl: string): boolean {
   const entry = process.argv[1];
-  if (!entry) return false;
+  if (!entry || !isMainThread) return false;
   const path = new URL(importMetaUrl).pathname;
   return path === entry || path.replace(/\.ts$/, '') === entry.replace(/\.ts$/, '');
 }
