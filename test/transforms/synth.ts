@@ -52,25 +52,7 @@ export function f32(W: number, H: number, d: Float32Array): Plane<'float32'> {
   return plane('float32', W, H, d);
 }
 
-export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < n; i++) (ma += a[i]), (mb += b[i]);
-  ma /= n;
-  mb /= n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    const x = a[i] - ma;
-    const y = b[i] - mb;
-    sab += x * y;
-    saa += x * x;
-    sbb += y * y;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
+export { pearson } from '../../transforms/evaluate/pearson.ts';
 
 export function meanRelError(est: ArrayLike<number>, truth: ArrayLike<number>): number {
   let s = 0;
