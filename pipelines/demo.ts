@@ -48,7 +48,7 @@ export async function demo(o: DemoOptions): Promise<string> {
     await generateDump({ out: dump, preset: 'demo', seed: o.seed, z: 5 });
   }
   step('preprocess', { output: pre });
-  const s = await preprocess({ input: dump, output: pre, resume: true, shards: { patchSize: 128, patchesPerWell: 96, testFraction: 0.25, seed: o.seed } });
+  const s = await preprocess({ input: dump, output: pre, resume: true, shards: { patchSize: 86, patchesPerWell: 400, testFraction: 0.25, seed: o.seed } });
   if (s.wells.failed.length) throw new Error(`preprocessing failed for ${s.wells.failed.map((f) => `${f.well} (${f.error})`).join(', ')}`);
   step('train', { model, config: config.name, steps: o.steps });
   await train({ config, out: model, steps: o.steps, batch: 16, lr: 1e-3, seed: o.seed, resume: existsSync(join(model, 'model.json')) }, await shardSource(join(pre, 'shards'), o.seed));
@@ -72,7 +72,7 @@ export async function main(argv = process.argv): Promise<void> {
   const program = command('demo', 'Generate a synthetic dump, preprocess it, train a small network, predict and evaluate; prints the report path.')
     .option('--out <dir>', 'output folder', 'out/demo')
     .option('--seed <n>', 'seed of every random choice', positiveInt, 1)
-    .option('--steps <n>', 'training steps', positiveInt, 600)
+    .option('--steps <n>', 'training steps (~1 s each on 2 idle cores)', positiveInt, 400)
     .option('--config <name>', 'network config (small or tiny; paper is for real data)', 'small');
   await runCli(program, async (o: DemoOptions) => {
     const html = await demo(o);
