@@ -114,7 +114,9 @@ async function estimateFields(dump: Dump, graph: GraphSpec, opts: PreprocessOpti
     const ctx = newContext({ dump, mode, wells: wells.filter((w) => !failed.has(w)), output: opts.output, estimating: s.name, readModality: kind.appliesTo(s.params) });
     if (opts.resume && existsSync(join(opts.output, 'fields', `${s.name.replaceAll('/', '_')}.json`))) continue;
     await loadFields(ctx, { ...graph, stages: g.stages.slice(0, g.stages.indexOf(s)) });
-    const needed = (ch: string) => ctx.readModality === 'all' || (ctx.readModality === 'transmitted') === dump.config.transmitted.includes(ch);
+    const transmitted = (ch: string) => dump.config.transmitted.includes(ch);
+    // The tiles read_tiles will yield: this pass's modality, and no labels in inference mode.
+    const needed = (ch: string) => (mode === 'training' || transmitted(ch)) && (ctx.readModality === 'all' || (ctx.readModality === 'transmitted') === transmitted(ch));
     const tiles = ctx.wells.reduce((n, w) => n + (dump.wells.get(w)?.rows.filter((r) => needed(r.channel)).length ?? 0), 0);
     const bar = opts.progress === false ? undefined : progress(`estimate ${s.name}`, tiles);
     const stages = g.stages.slice(0, g.stages.indexOf(s) + 1);
