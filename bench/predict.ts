@@ -14,12 +14,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { report } from './lib.ts';
+import { HAVE_REDIS, exited, startRedis } from '../test/helpers/redis.ts';
 import { mulberry32 } from '../fixtures/random.ts';
 import { plane, zStack, type ZStack } from '../io/image.ts';
 import { writeCanonicalWell } from '../io/canonical.ts';
@@ -127,18 +127,11 @@ if (parts.has('workers') || parts.has('queue')) {
     const one = await timeRun('1 worker', () => predict({ ...base, output: join(dir, 'o1'), workers: 1 }));
     const two = await timeRun('2 workers', () => predict({ ...base, output: join(dir, 'o2'), workers: 2 }));
     report(`predict.workers.2_vs_1.small.${nWells}x256`, two, one, { speedup: +(one / two).toFixed(2), target: 'speedup >= 1.8', wells: nWells, load: load() });
-    if (parts.has('queue') && spawnSync('redis-server', ['--version']).status === 0) {
-      const port = await new Promise<number>((res) => {
-        const s = createServer().listen(0, '127.0.0.1', () => {
-          const p = (s.address() as { port: number }).port;
-          s.close(() => res(p));
-        });
-      });
-      const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    if (parts.has('queue') && HAVE_REDIS) {
+      const redis = await startRedis();
       const workers: ChildProcess[] = [];
       try {
-        const url = `redis://127.0.0.1:${port}`;
-        await new Promise((r) => setTimeout(r, 300));
+        const url = redis.url;
         for (let i = 0; i < 2; i++) workers.push(spawn(process.execPath, ['--import', 'tsx', 'runners/worker.ts', '--queue', url, '--threads', '1'], { cwd: ROOT, stdio: 'ignore' }));
         await new Promise((r) => setTimeout(r, 3000)); // workers start (tsx + onnxruntime import), as a cluster would be up already
         const opts = { model: join(dir, 'model'), output: join(dir, 'oq'), mode: 'fast', stats: ['median'], tile: 520, normalize: 'paper' };
@@ -146,8 +139,8 @@ if (parts.has('workers') || parts.has('queue')) {
         report('predict.queue_2workers_vs_local_2workers', q, two, { target: 'ratio <= 1.15', load: load() });
       } finally {
         for (const w of workers) w.kill('SIGTERM');
-        await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.once('exit', r)))));
-        redis.kill('SIGTERM');
+        await Promise.all(workers.map(exited));
+        await redis.stop();
       }
     }
   } finally {

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { createInferenceModel, predictStack, closeInferenceModel } from '../../m
 import { listWells, predict } from '../../pipelines/predict.ts';
 import { mulberry32 } from '../../fixtures/random.ts';
 import { randomWeights } from './weights.ts';
+import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const config: ModelConfig = { ...structuredClone(tiny), heads: { autoencoding: 0, labels: ['DAPI', 'TUJ1'] } };
@@ -96,20 +96,12 @@ test('bad options and inputs give clear errors', async (t) => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
 (HAVE_REDIS ? test : test.skip)(`queue mode gives the same files as local mode${HAVE_REDIS ? '' : ' [skipped: redis-server not installed]'}`, async (t) => {
   const { dir } = await setup();
-  const port = await new Promise<number>((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const redis = await startRedis();
   const workers: ChildProcess[] = [];
-  const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
   try {
-    const url = `redis://127.0.0.1:${port}`;
+    const url = redis.url;
     for (let i = 0; i < 2; i++) workers.push(spawn(process.execPath, ['--import', 'tsx', 'runners/worker.ts', '--queue', url, '--queue-name', 'predict-test'], { cwd: ROOT, stdio: 'ignore' }));
     const base = { model: join(dir, 'model'), input: join(dir, 'wells'), stats: ['median' as const], progress: false };
     const local = await predict({ ...base, output: join(dir, 'local'), workers: 1 });
@@ -128,8 +120,7 @@ const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
   } finally {
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map(exited));
-    redis.kill('SIGTERM');
-    await exited(redis);
+    await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -3,30 +3,18 @@
  * every well must finish exactly once and match the local pool's outputs.
  */
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runWells } from '../../runners/run.ts';
+import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const JOB = { module: 'test/runners/fixture-job.ts', fn: 'fixtureJob' };
-const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
 const maybe = HAVE_REDIS ? test.serial : test.serial.skip;
 const SKIP = HAVE_REDIS ? '' : ' [skipped: redis-server not installed; apt-get install redis-server]';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 20000): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -42,16 +30,13 @@ function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegEx
   });
 }
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
 maybe(`two queue workers, one killed mid-job: every well done exactly once, same outputs as local${SKIP}`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'isl-queue-'));
-  const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const redis = await startRedis();
   const workers: ChildProcess[] = [];
   try {
-    await waitForLine(redis, 'stdout', /Ready to accept connections/);
-    const url = `redis://127.0.0.1:${port}`;
+    const url = redis.url;
     const wells = Array.from({ length: 8 }, (_, i) => `W${i}`);
 
     const local = { out: join(dir, 'local'), log: join(dir, 'local.log'), ms: 50 };
@@ -101,8 +86,7 @@ maybe(`two queue workers, one killed mid-job: every well done exactly once, same
   } finally {
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map(exited));
-    redis.kill('SIGTERM');
-    await exited(redis);
+    await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
