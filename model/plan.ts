@@ -411,7 +411,9 @@ export function buildPlan(config: ModelConfig, opts: PlanOptions = {}): Plan {
     const name = `tower${ti}`;
     const crop = (config.inputSize - t.crop) / 2;
     let x: PlanOp = crop > 0 ? b.push({ op: 'crop', input: proj.output, output: `${name}/crop`, shape: [inputSize - 2 * crop, inputSize - 2 * crop, proj.shape[2]], crop }) : proj;
-    let size = x.shape[0];
+    // Depths follow the sizes at the config's own input size (`size` below), so a larger input
+    // gives the same network with a larger output, not other depths.
+    let size = t.crop;
     let bi = 0;
     for (let s = 0; s < t.scale; s++) {
       size = (size - 2) / 2 - 2;
@@ -440,7 +442,7 @@ export function buildPlan(config: ModelConfig, opts: PlanOptions = {}): Plan {
     output: 'towers/concat',
     shape: [sizes[0], sizes[0], towerOuts.reduce((a, t) => a + t.shape[2], 0)],
   });
-  let size = sizes[0];
+  let size = sizes[0] - extra;
   for (let i = 0; i < config.upperBlocks; i++) {
     size -= 2;
     x = b.block(x, `upper/block${i}`, 'in', size, config);

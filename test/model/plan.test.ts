@@ -49,6 +49,18 @@ test('small and tiny configs have the paper structure and consistent sizes', (t)
   t.deepEqual(ti.heads.map((h) => h.name), ['autoencoding_0', 'autoencoding_1', 'nuclei']);
 });
 
+test('a larger input is the same network: same weights, larger output', (t) => {
+  for (const [cfg, k] of [[paper, 4], [small, 5]] as const) {
+    const a = buildPlan(cfg);
+    const b = buildPlan(cfg, { inputSize: cfg.inputSize + k * outputStride(cfg) });
+    t.is(b.outputSize, cfg.outputWindow + k * outputStride(cfg));
+    t.deepEqual(
+      b.weights.map((w) => [w.name, w.shape]),
+      a.weights.map((w) => [w.name, w.shape]),
+    );
+  }
+});
+
 test('weights have unique names and every op input exists before use', (t) => {
   for (const plan of [buildPlan(paper35), buildPlan(small)]) {
     const names = plan.weights.map((w) => w.name);
