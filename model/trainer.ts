@@ -56,6 +56,12 @@ export interface TrainOptions {
   init?: string;
   /** Label heads to train (default: all labels of the source). */
   labels?: string[];
+  /**
+   * Input side the network is trained at, px (default `config.inputSize`): any
+   * `config.inputSize + k * outputStride(config)`. The network is fully convolutional, so a larger
+   * window trains the same weights on many more target pixels per FLOP. Kept by checkpoints.
+   */
+  window?: number;
   /** Steps between checkpoints (default 100; one is always written at the end). */
   checkpointEvery?: number;
   /** ONNX Runtime threads (default 2). */
@@ -145,9 +151,9 @@ const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
  * @throws IslError BAD_INPUT when the patches are smaller than the network input, the z count
  *   does not divide the config's z-slots, or a requested label is absent from the data.
  */
-export function checkSource(config: ModelConfig, source: PatchSource, labels: string[], where: string): void {
-  if (source.patchSize < config.inputSize) {
-    throw badInput(where, `patch_size ${source.patchSize} is smaller than the ${config.name} network input (${config.inputSize} px); reshard with --patch-size ${config.inputSize} or larger`);
+export function checkSource(config: ModelConfig, source: PatchSource, labels: string[], where: string, window = config.inputSize): void {
+  if (source.patchSize < window) {
+    throw badInput(where, `patch_size ${source.patchSize} is smaller than the ${config.name} network input (${window} px); reshard with --patch-size ${window} or larger`);
   }
   if (config.zSlots % source.zCount !== 0) {
     throw badInput(where, `z_count ${source.zCount} does not fit config ${config.name} (${config.zSlots} z-slots); use shards with ${config.zSlots} planes (or a divisor) or another config`);
@@ -309,8 +315,9 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
     config = withHeads(init.config, { autoencoding: init.config.heads.autoencoding, labels: [...keep, ...labels.filter((l) => !keep.includes(l))] });
     ckpt = { config, weights: init.weights };
   }
-  checkSource(config, source, labels, out);
-  const plan = buildPlan(config);
+  const window = options.window ?? (options.resume && typeof ckpt?.train?.options.window === 'number' ? ckpt.train.options.window : config.inputSize);
+  const plan = buildPlan(config, { inputSize: window });
+  checkSource(config, source, labels, out, window);
   const weights = new Map<string, Float32Array>();
   for (const w of plan.weights) weights.set(w.name, ckpt?.weights.get(w.name) ?? initialValues(w, seed));
   const trainableNames = plan.weights.filter((w) => w.trainable).map((w) => w.name);
@@ -360,7 +367,7 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
       config,
       weights,
       optimizer: adam,
-      train: { seed: runSeed, step, examples, options: { batch, lr: options.lr } },
+      train: { seed: runSeed, step, examples, options: { batch, lr: options.lr, window } },
     });
   };
   const t0 = performance.now();

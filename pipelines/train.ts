@@ -40,6 +40,7 @@ export const program = command('train', 'Train an in silico labeling network on 
   .option('--labels <names>', 'comma-separated labels to train (default: all in the shards)')
   .option('--resume', 'continue from the checkpoint in --out (bit for bit given the seed)')
   .option('--init <modeldir>', 'fine-tune from a trained model (may add new label heads)')
+  .option('--window <px>', 'training input side: the config\'s input size + k x its output stride (larger = more target pixels per FLOP; default: the config\'s)', positiveInt)
   .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt, 100)
   .option('--shuffle-buffer <n>', 'patches held for shuffling', positiveInt, 256)
   .option('--threads <n>', 'ONNX Runtime threads', positiveInt, 2)
@@ -57,6 +58,7 @@ interface Opts {
   labels?: string;
   resume?: boolean;
   init?: string;
+  window?: number;
   checkpointEvery: number;
   shuffleBuffer: number;
   threads: number;
@@ -78,6 +80,7 @@ if (isMain(import.meta.url)) {
         resume: o.resume,
         init: o.init,
         labels: o.labels?.split(',').map((s) => s.trim()).filter(Boolean),
+        window: o.window,
         checkpointEvery: o.checkpointEvery,
         threads: o.threads,
         maxSeconds: o.maxMinutes === undefined ? undefined : o.maxMinutes * 60,

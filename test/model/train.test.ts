@@ -57,6 +57,20 @@ test('training lowers the loss, logs train.jsonl and writes a loadable checkpoin
   await rm(out, { recursive: true });
 });
 
+test('--window trains the same weights on a larger input; the checkpoint keeps it', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'isl-train-window-'));
+  const losses: number[] = [];
+  // tiny: 26 px input -> 4 px output, stride 2; 30 px -> 8 px (4x the target pixels).
+  await train({ ...base, lr: 0.03, out, steps: 20, window: 30, onStep: (_s, l) => losses.push(l) }, memorySource(12, 1));
+  t.true(losses[19] < losses[0] - 0.2, `loss ${losses[0]} -> ${losses[19]}`);
+  const ck = await loadCheckpoint(out);
+  t.is(ck.train?.options.window, 30);
+  t.deepEqual(ck.config, { ...tiny, heads: { autoencoding: 2, labels: ['nuclei'] } });
+  await t.throwsAsync(train({ ...base, out, steps: 2, window: 27 }, memorySource(4, 1)), { message: /26 \+ k \* 2 px/ });
+  await t.throwsAsync(train({ ...base, out, steps: 2, window: 32 }, memorySource(4, 1)), { message: /patch_size 30 is smaller than the tiny network input \(32 px\)/ });
+  await rm(out, { recursive: true });
+});
+
 test('--resume continues bit for bit', async (t) => {
   const a = await mkdtemp(join(tmpdir(), 'isl-train-a-'));
   const b = await mkdtemp(join(tmpdir(), 'isl-train-b-'));
