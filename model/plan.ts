@@ -237,6 +237,16 @@ export function withHeads(config: ModelConfig, heads: HeadsConfig): ModelConfig 
   return { ...structuredClone(config), heads: { autoencoding: heads.autoencoding, labels: [...heads.labels] } };
 }
 
+/**
+ * A copy of `config` with `zSlots` input z-slots (e.g. 13 for 13-plane stacks in a config built for
+ * 5); the rest of the network is unchanged except the 1x1 projection's input depth.
+ * @throws IslError BAD_OPTION for zSlots not a positive integer
+ */
+export function withZSlots(config: ModelConfig, zSlots: number): ModelConfig {
+  if (!Number.isInteger(zSlots) || zSlots < 1) throw badOption('--z-slots', 'a positive integer', zSlots);
+  return { ...structuredClone(config), zSlots, inputChannels: 2 * zSlots };
+}
+
 /** Names of the heads of a config, autoencoding first (`autoencoding_0`, ...), then the labels. */
 export function headNames(config: ModelConfig): string[] {
   return [...Array.from({ length: config.heads.autoencoding }, (_, i) => `autoencoding_${i}`), ...config.heads.labels];

@@ -156,7 +156,7 @@ export function checkSource(config: ModelConfig, source: PatchSource, labels: st
     throw badInput(where, `patch_size ${source.patchSize} is smaller than the ${config.name} network input (${window} px); reshard with --patch-size ${window} or larger`);
   }
   if (config.zSlots % source.zCount !== 0) {
-    throw badInput(where, `z_count ${source.zCount} does not fit config ${config.name} (${config.zSlots} z-slots); use shards with ${config.zSlots} planes (or a divisor) or another config`);
+    throw badInput(where, `z_count ${source.zCount} does not fit config ${config.name} (${config.zSlots} z-slots); use shards with ${config.zSlots} planes (or a divisor), another config, or --z-slots ${source.zCount}`);
   }
   for (const l of labels) {
     if (!source.labels.includes(l)) throw badInput(where, `label "${l}" is absent from all shards (they have: ${source.labels.join(', ') || 'none'})`);
@@ -414,6 +414,8 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
   } finally {
     bar.stop();
     await stepper.release();
+    // Close the shard readers of an epoch left part-way (their file handles).
+    await iter.return?.();
   }
   const examplesPerSecond = (done * batch) / ((performance.now() - t0) / 1000);
   if (!source.test || options.evaluate === false) return { step, loss: lastLoss, examplesPerSecond };

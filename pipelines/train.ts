@@ -6,7 +6,7 @@ import { readPatches, readShardMeta } from '../io/shards/reader.ts';
 import { SCHEMA_VERSION } from '../io/shards/schema.ts';
 import { badInput } from '../io/errors.ts';
 import { deriveSeed } from '../fixtures/random.ts';
-import { configByName } from '../model/plan.ts';
+import { configByName, withZSlots } from '../model/plan.ts';
 import { train, type PatchSource } from '../model/trainer.ts';
 import { command, isMain, number, positiveInt, runCli } from './cli.ts';
 
@@ -40,6 +40,7 @@ export const program = command('train', 'Train an in silico labeling network on 
   .option('--labels <names>', 'comma-separated labels to train (default: all in the shards)')
   .option('--resume', 'continue from the checkpoint in --out (bit for bit given the seed)')
   .option('--init <modeldir>', 'fine-tune from a trained model (may add new label heads)')
+  .option('--z-slots <n>', 'input z-slots of the network (default: the config\'s; set it to the shards\' z count to use every plane)', positiveInt)
   .option('--window <px>', 'training input side: the config\'s input size + k x its output stride (larger = more target pixels per FLOP; default: the config\'s)', positiveInt)
   .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt, 100)
   .option('--shuffle-buffer <n>', 'patches held for shuffling', positiveInt, 256)
@@ -58,6 +59,7 @@ interface Opts {
   labels?: string;
   resume?: boolean;
   init?: string;
+  zSlots?: number;
   window?: number;
   checkpointEvery: number;
   shuffleBuffer: number;
@@ -71,7 +73,7 @@ if (isMain(import.meta.url)) {
     const source = await shardSource(o.shards, o.seed, o.shuffleBuffer);
     const r = await train(
       {
-        config: configByName(o.config),
+        config: o.zSlots ? withZSlots(configByName(o.config), o.zSlots) : configByName(o.config),
         out: o.out,
         steps: o.steps,
         batch: o.batch,
