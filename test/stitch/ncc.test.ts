@@ -1,7 +1,7 @@
 import test from 'ava';
 import { rng } from '../../fixtures/random.ts';
 import { plane } from '../../io/image.ts';
-import { overlapNcc, pairOffset } from '../../transforms/stitch/ncc.ts';
+import { overlapNcc, pairOffset, pairWindows, type Rect } from '../../transforms/stitch/ncc.ts';
 import { phaseCorrelation } from '../../transforms/stitch/phase.ts';
 import { synthWell } from './synth.ts';
 
@@ -76,4 +76,29 @@ test('pairOffset reports found=false when the nominal overlap is empty, and reje
   t.is(o.dx, 40);
   t.throws(() => pairOffset(p, p, { nominalDx: 20, nominalDy: 0, searchX: -1, searchY: 4 }), { message: /Expected a search radius >= 0 px for searchX but received -1/ });
   t.throws(() => pairOffset(p, p, { nominalDx: Number.NaN, nominalDy: 0, searchX: 1, searchY: 4 }), { message: /for nominalDx/ });
+});
+
+test('pairOffset on pairWindows gives bit-identical results to the whole tiles', (t) => {
+  const { tiles } = synthWell({ rows: 2, cols: 2, tile: 96, overlap: 20, jitter: 4, seed: 12, noise: 2 });
+  const [a, b, c] = tiles;
+  const crop = (p: typeof a.plane, r: Rect) => {
+    const q = plane('float32', r.width, r.height);
+    for (let y = 0; y < r.height; y++) q.data.set(p.data.subarray((r.y + y) * p.width + r.x, (r.y + y) * p.width + r.x + r.width), y * r.width);
+    return q;
+  };
+  // Right and lower neighbours, subpixel and negative nominals, searches larger than the tile, and
+  // nominals with no overlap at all (1 px windows).
+  const cases = [
+    [a, b, 76.4, 0.3, 8, 8], [a, c, -0.5, 76.5, 8, 3], [b, a, -76, 2, 10, 10], [a, b, 76, 0, 200, 200], [a, b, 120, 0, 4, 4], [a, b, -150, 40, 4, 4], [c, b, 70, -70, 12, 12],
+  ] as const;
+  for (const [p, q, nominalDx, nominalDy, searchX, searchY] of cases) {
+    const opts = { nominalDx, nominalDy, searchX, searchY };
+    const w = pairWindows(96, 96, 96, 96, opts);
+    const whole = pairOffset(p.plane, q.plane, opts);
+    const windowed = pairOffset(crop(p.plane, w.a), crop(q.plane, w.b), { ...opts, originA: w.a, originB: w.b });
+    t.deepEqual(windowed, whole, JSON.stringify(opts));
+    t.true(w.a.width * w.a.height <= 96 * 96 && w.a.width >= 1 && w.b.height >= 1);
+  }
+  t.deepEqual(pairWindows(96, 96, 96, 96, { nominalDx: 76, nominalDy: 0, searchX: 8, searchY: 8 }).a, { x: 67, y: 0, width: 29, height: 96 });
+  t.throws(() => pairOffset(a.plane, b.plane, { nominalDx: 76, nominalDy: 0, searchX: 4, searchY: 4, originA: { x: 0.5, y: 0 } }), { message: /for originA/ });
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { plane } from '../../io/image.ts';
-import { stitchWell, type StitchReport } from '../../transforms/stitch/well.ts';
+import { stitchWell, stitchWellFrom, type StitchReport } from '../../transforms/stitch/well.ts';
 import { synthWell, type SynthTile } from './synth.ts';
 
 /** Per-tile errors after removing the best (mean) translation between our frame and the truth, over `align` tiles. */
@@ -100,4 +100,24 @@ test('bad input: missing tile is documented (gap), single tile, sizes, overlap, 
   t.throws(() => stitchWell([...grid, grid[0]], { overlap: 32 }), { message: /two tiles at grid slot \(0, 0\)/ });
   t.throws(() => stitchWell([{ ...grid[0], stageX: 0, stageY: 0 }, ...grid.slice(1)], { overlap: 32 }), { message: /1 of 6 tiles have stage positions/ });
   t.throws(() => stitchWell(grid, { overlap: 32, rows: 1 }), { message: /lies outside the 1x3 grid/ });
+});
+
+test('stitchWellFrom reads each tile once, row by row, and gives the same report as stitchWell', async (t) => {
+  const { tiles } = synthWell({ rows: 3, cols: 4, tile: 160, overlap: 32, jitter: 4, seed: 27, noise: 2 });
+  const grid = tiles.filter((s) => !(s.tileRow === 1 && s.tileCol === 2)).map((s) => ({ tileRow: s.tileRow, tileCol: s.tileCol, stageX: s.stageX, stageY: s.stageY, path: `r${s.tileRow}c${s.tileCol}` }));
+  const planes = new Map(tiles.map((s) => [`${s.tileRow},${s.tileCol}`, s.plane]));
+  const reads: string[] = [];
+  const load = async (r: number, c: number) => {
+    reads.push(`${r},${c}`);
+    return planes.get(`${r},${c}`)!;
+  };
+  for (const opts of [{ rows: 3, cols: 4, well: 'B2' }, { overlap: 32, nullSamples: 40, seed: 3 }]) {
+    reads.length = 0;
+    const streamed = await stitchWellFrom(grid, load, opts);
+    t.deepEqual(reads, grid.map((g) => `${g.tileRow},${g.tileCol}`), 'each tile once, row-major');
+    t.deepEqual(streamed, stitchWell(grid.map((g) => ({ ...g, plane: planes.get(`${g.tileRow},${g.tileCol}`)! })), opts));
+  }
+  // A tile of another size is reported when it is read.
+  const odd = async (r: number, c: number) => (r === 2 && c === 0 ? plane('uint16', 160, 150) : planes.get(`${r},${c}`)!);
+  await t.throwsAsync(stitchWellFrom(grid, odd, { overlap: 32 }), { message: /r2c0: tile is 160x150 but r0c0 is 160x160/ });
 });

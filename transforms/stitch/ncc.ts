@@ -36,6 +36,40 @@ export interface PairOffsetOptions {
   readonly peaks?: number;
   /** Smallest overlap a candidate may imply, as a fraction of the nominal overlap area (default 0.25). */
   readonly minOverlap?: number;
+  /**
+   * When a and b are windows of larger tiles (`pairWindows`): where each window's top-left pixel
+   * sits in its tile (integer px, default 0, 0). Offsets in and out stay between the tiles' corners.
+   */
+  readonly originA?: { readonly x: number; readonly y: number };
+  readonly originB?: { readonly x: number; readonly y: number };
+}
+
+/** A rectangle of a tile, px. */
+export interface Rect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * The windows of tiles a and b that `pairOffset` reads for these options: every offset it may
+ * test lies within the search radius + 1 px (the parabola's neighbours) of the rounded nominal
+ * offset, and NCC only reads the overlap each offset implies. Registering the windows (with
+ * originA/originB) gives bit-identical results to registering the whole tiles, so a well can keep
+ * windows instead of tiles. A window never empty (1 px where no offset overlaps, and then
+ * pairOffset finds nothing either way).
+ */
+export function pairWindows(aw: number, ah: number, bw: number, bh: number, opts: PairOffsetOptions): { a: Rect; b: Rect } {
+  const span = (n: number, r: number, la: number, lb: number) => {
+    const lo = Math.round(n) - Math.floor(r) - 1, hi = Math.round(n) + Math.floor(r) + 1;
+    const clamp = (v: number, len: number) => Math.max(0, Math.min(len, v));
+    const a0 = clamp(lo, la - 1), a1 = Math.max(a0 + 1, clamp(hi + lb, la));
+    const b0 = clamp(-hi, lb - 1), b1 = Math.max(b0 + 1, clamp(la - lo, lb));
+    return { a: [a0, a1 - a0], b: [b0, b1 - b0] };
+  };
+  const x = span(opts.nominalDx, opts.searchX, aw, bw), y = span(opts.nominalDy, opts.searchY, ah, bh);
+  return { a: { x: x.a[0], y: y.a[0], width: x.a[1], height: y.a[1] }, b: { x: x.b[0], y: y.b[0], width: x.b[1], height: y.b[1] } };
 }
 
 /** NCC of two tiles and the size of their overlap. */
@@ -154,8 +188,13 @@ export function pairOffset(a: Plane<'float32'>, b: Plane<'float32'>, opts: PairO
   if (!(searchY >= 0) || !Number.isFinite(searchY)) throw badOption('searchY', 'a search radius >= 0 px', searchY);
   if (!Number.isInteger(peaks) || peaks < 1) throw badOption('peaks', 'an integer >= 1', peaks);
   if (!(minOverlap > 0 && minOverlap <= 1)) throw badOption('minOverlap', 'a fraction in (0, 1]', minOverlap);
-  const ndx = Math.round(nominalDx);
-  const ndy = Math.round(nominalDy);
+  const oa = opts.originA ?? { x: 0, y: 0 }, ob = opts.originB ?? { x: 0, y: 0 };
+  for (const [k, o] of [['originA', oa], ['originB', ob]] as const)
+    if (!Number.isInteger(o.x) || !Number.isInteger(o.y) || o.x < 0 || o.y < 0) throw badOption(k, 'integer px >= 0', `${o.x}, ${o.y}`);
+  // Below, offsets are between the windows' corners: tile offset + (kx, ky).
+  const kx = ob.x - oa.x, ky = ob.y - oa.y;
+  const ndx = Math.round(nominalDx) + kx;
+  const ndy = Math.round(nominalDy) + ky;
   const rx = Math.floor(searchX);
   const ry = Math.floor(searchY);
   let x0 = Math.max(0, ndx), x1 = Math.min(a.width, ndx + b.width);
@@ -226,5 +265,5 @@ export function pairOffset(a: Plane<'float32'>, b: Plane<'float32'>, opts: PairO
   const at = (dx: number, dy: number) => full(dx, dy).ncc;
   const fx = parabola(at(best.dx - 1, best.dy), best.ncc, at(best.dx + 1, best.dy));
   const fy = parabola(at(best.dx, best.dy - 1), best.ncc, at(best.dx, best.dy + 1));
-  return { dx: best.dx + fx, dy: best.dy + fy, ncc: best.ncc, overlapPx: best.n, nominalDx, nominalDy, found: true, candidates: tested };
+  return { dx: best.dx - kx + fx, dy: best.dy - ky + fy, ncc: best.ncc, overlapPx: best.n, nominalDx, nominalDy, found: true, candidates: tested };
 }

@@ -3,21 +3,25 @@
  * trust threshold, global positions, and the `stitch/<well>.json` report.
  */
 import { badInput, badOption } from '../../io/errors.ts';
-import { toFloat32, type Plane } from '../../io/image.ts';
+import { plane, toFloat32, type Plane } from '../../io/image.ts';
 import { detail } from './detail.ts';
 import { solvePositions, type Affine, type Link, type Point } from './lsq.ts';
-import { pairOffset, type TileOffset } from './ncc.ts';
+import { pairOffset, pairWindows, type Rect, type TileOffset } from './ncc.ts';
 import { nccThreshold, nullPairs, type NccThreshold } from './trust.ts';
 
-/** One tile of the registration reference (one channel, one z) at its grid slot. `Tile` from io/image.ts fits. */
-export interface GridTile {
+/** A grid slot of the well, without its pixels. */
+export interface GridSlot {
   readonly tileRow: number;
   readonly tileCol: number;
-  readonly plane: Plane;
   /** Stage position of the top-left corner in raw-tile px; give it for every tile or for none. */
   readonly stageX?: number;
   readonly stageY?: number;
   readonly path?: string;
+}
+
+/** One tile of the registration reference (one channel, one z) at its grid slot. `Tile` from io/image.ts fits. */
+export interface GridTile extends GridSlot {
+  readonly plane: Plane;
 }
 
 export interface StitchOptions {
@@ -136,7 +140,8 @@ function median(v: number[]): number {
  *
  * Choose an in-focus reference plane: on the fixture dumps, defocused phase-contrast planes
  * (z 0 and 2 of 3) registered with ~2 px RMS error against 0.1-0.2 px for the in-focus plane.
- * Memory: the given planes plus float32 band-passed copies of two grid rows of tiles.
+ * Memory: the given planes, plus what `stitchWellFrom` holds; that function reads each tile only
+ * when needed and keeps none.
  *
  * Documented behaviour: missing grid slots are listed in `missing` and left empty; a single-tile
  * well gets position (0, 0) and no pairs.
@@ -147,19 +152,46 @@ function median(v: number[]): number {
  *   other out-of-range options
  */
 export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {}): StitchReport {
+  const run = registration(tiles, opts);
+  let step = run.next();
+  while (!step.done) step = run.next((step.value as GridTile).plane);
+  return step.value;
+}
+
+/**
+ * `stitchWell` on tiles read one at a time, row by row, through `load` (each exactly once).
+ * From each tile it keeps only the band-passed windows its pairwise registrations read
+ * (`pairWindows`: overlap + search radius + 1 px along the pair's axis), until the other tile of
+ * the pair arrives. Peak memory: one tile being band-passed plus the lower windows of one grid row
+ * and those of the null pairs (at most `nullSamples`), whatever the number of tiles. Results are
+ * bit-identical to `stitchWell`.
+ * @throws IslError as `stitchWell`; a tile of the wrong size when it is read
+ */
+export async function stitchWellFrom(slots: readonly GridSlot[], load: (row: number, col: number) => Plane | Promise<Plane>, opts: StitchOptions = {}): Promise<StitchReport> {
+  const run = registration(slots, opts);
+  let step = run.next();
+  while (!step.done) step = run.next(await load(step.value.tileRow, step.value.tileCol));
+  return step.value;
+}
+
+function cropWindow(p: Plane<'float32'>, r: Rect): Plane<'float32'> {
+  const out = new Float32Array(r.width * r.height);
+  for (let y = 0; y < r.height; y++) out.set(p.data.subarray((r.y + y) * p.width + r.x, (r.y + y) * p.width + r.x + r.width), y * r.width);
+  return plane('float32', r.width, r.height, out);
+}
+
+/** The registration, as a generator that yields each grid slot (row-major) whose plane it needs next. */
+function* registration(tiles: readonly GridSlot[], opts: StitchOptions): Generator<GridSlot, StitchReport, Plane> {
   const well = opts.well ?? '';
-  const where = (t: GridTile) => t.path ?? `${well ? `well ${well} ` : ''}tile (${t.tileRow}, ${t.tileCol})`;
+  const where = (t: GridSlot) => t.path ?? `${well ? `well ${well} ` : ''}tile (${t.tileRow}, ${t.tileCol})`;
   if (tiles.length === 0) throw badInput(well || 'well', 'no tiles to stitch', well || undefined);
-  const W = tiles[0].plane.width, H = tiles[0].plane.height;
-  for (const t of tiles) {
+  for (const t of tiles)
     if (!Number.isInteger(t.tileRow) || !Number.isInteger(t.tileCol) || t.tileRow < 0 || t.tileCol < 0) throw badInput(where(t), `grid slot must be non-negative integers, got row ${t.tileRow}, col ${t.tileCol}`, well);
-    if (t.plane.width !== W || t.plane.height !== H) throw badInput(where(t), `tile is ${t.plane.width}x${t.plane.height} but ${where(tiles[0])} is ${W}x${H}: all tiles of a well must have one size (crop or pad them before stitching)`, well);
-  }
   const rows = opts.rows ?? Math.max(...tiles.map((t) => t.tileRow)) + 1;
   const cols = opts.cols ?? Math.max(...tiles.map((t) => t.tileCol)) + 1;
   if (!Number.isInteger(rows) || rows < 1) throw badOption('rows', 'a positive integer', rows);
   if (!Number.isInteger(cols) || cols < 1) throw badOption('cols', 'a positive integer', cols);
-  const slot: (GridTile | undefined)[] = new Array(rows * cols).fill(undefined);
+  const slot: (GridSlot | undefined)[] = new Array(rows * cols).fill(undefined);
   for (const t of tiles) {
     if (t.tileRow >= rows || t.tileCol >= cols) throw badInput(where(t), `tile (${t.tileRow}, ${t.tileCol}) lies outside the ${rows}x${cols} grid`, well);
     const i = t.tileRow * cols + t.tileCol;
@@ -169,6 +201,17 @@ export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {})
   const withStage = tiles.filter((t) => t.stageX !== undefined && t.stageY !== undefined).length;
   if (withStage !== 0 && withStage !== tiles.length) throw badInput(well || 'well', `${withStage} of ${tiles.length} tiles have stage positions: give them for every tile or for none`, well || undefined);
   const hasStage = withStage > 0;
+
+  // The first tile (row-major) sets the tile size every other tile must have.
+  const first = slot.findIndex(Boolean);
+  let firstPlane: Plane | undefined = yield slot[first]!;
+  const W = firstPlane.width, H = firstPlane.height;
+  const read = function* (i: number): Generator<GridSlot, Plane, Plane> {
+    const p = i === first ? firstPlane! : yield slot[i]!;
+    firstPlane = undefined;
+    if (p.width !== W || p.height !== H) throw badInput(where(slot[i]!), `tile is ${p.width}x${p.height} but ${where(slot[first]!)} is ${W}x${H}: all tiles of a well must have one size (crop or pad them before stitching)`, well);
+    return p;
+  };
 
   // Overlap in px: configured, or the median stage step between grid neighbours.
   let overlap: { x: number; y: number };
@@ -203,61 +246,63 @@ export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {})
   const fixed = opts.nccThreshold !== undefined;
   if (fixed && !(opts.nccThreshold! >= -1 && opts.nccThreshold! <= 1)) throw badOption('nccThreshold', 'an NCC in [-1, 1]', opts.nccThreshold);
   const nullCount = opts.nullSamples ?? 16;
-  // Null pairs at most one grid row apart are measured from the tiles the row-by-row pass holds
-  // anyway; pairs further apart (each costing two extra band-pass conversions) only when the grid
-  // has too few near ones.
+  // Null pairs at most one grid row apart, whose first window waits at most a grid row; pairs
+  // further apart only when the grid has too few near ones.
   const present = slot.map(Boolean);
   let near = fixed ? [] : nullPairs(rows, cols, present, nullCount, opts.seed ?? 0, 1);
   const far = !fixed && near.length < Math.min(nullCount, 8) ? nullPairs(rows, cols, present, nullCount, opts.seed ?? 0) : [];
   if (far.length) near = [];
   const nullNominal = { x: { x: W - overlap.x, y: 0 }, y: { x: 0, y: H - overlap.y } };
 
-  // Band-passed float32 copies of about three grid rows at a time: tiles are visited in row-major order.
-  const cache = new Map<number, Plane<'float32'>>();
-  const f32 = (i: number, keep = true): Plane<'float32'> => {
-    const hit = cache.get(i);
-    if (hit) return hit;
-    const raw = toFloat32(slot[i]!.plane);
-    const p = highPass > 0 ? detail(raw, highPass, smooth, clip) : raw;
-    if (keep) cache.set(i, p);
-    return p;
-  };
-  const measure = (a: number, b: number, nominal: Point, keep: boolean): TileOffset =>
-    pairOffset(f32(a, keep), f32(b, keep), { nominalDx: nominal.x, nominalDy: nominal.y, searchX: search.x, searchY: search.y });
-
-  const pairs: { a: number; b: number; axis: 'x' | 'y'; off: TileOffset }[] = [];
-  const nullNcc: number[] = [];
-  const recordNull = (o: TileOffset) => {
-    if (o.found) nullNcc.push(o.ncc);
-  };
+  // Every pair (grid neighbours, then null pairs) is measured when its second tile (row-major) is
+  // read, on windows of both tiles: the first tile's window waits in `held` until then.
+  interface Job { a: number; b: number; nominal: Point; win: { a: Rect; b: Rect }; off?: TileOffset }
+  const job = (a: number, b: number, nominal: Point): Job => ({ a, b, nominal, win: pairWindows(W, H, W, H, { nominalDx: nominal.x, nominalDy: nominal.y, searchX: search.x, searchY: search.y }) });
+  const pairs: (Job & { axis: 'x' | 'y' })[] = [];
   for (let i = 0; i < rows * cols; i++) {
-    const firstKept = (Math.floor(i / cols) - 1) * cols;
-    for (const k of [...cache.keys()]) if (k < firstKept) cache.delete(k);
     if (!slot[i]) continue;
     const right = (i % cols) + 1 < cols && slot[i + 1] ? i + 1 : -1;
     const below = i + cols < rows * cols && slot[i + cols] ? i + cols : -1;
-    for (const [b, axis] of [[right, 'x'], [below, 'y']] as const) {
-      if (b < 0) continue;
-      const nominal = { x: stage[b]!.x - stage[i]!.x, y: stage[b]!.y - stage[i]!.y };
-      pairs.push({ a: i, b, axis, off: measure(i, b, nominal, true) });
-    }
-    for (const p of near) if (Math.max(p.a, p.b) === i) recordNull(measure(p.a, p.b, nullNominal[p.axis], true));
+    for (const [b, axis] of [[right, 'x'], [below, 'y']] as const)
+      if (b >= 0) pairs.push({ ...job(i, b, { x: stage[b]!.x - stage[i]!.x, y: stage[b]!.y - stage[i]!.y }), axis });
   }
-  cache.clear();
-  for (const p of far) recordNull(measure(p.a, p.b, nullNominal[p.axis], false));
+  const nulls = [...near, ...far].map((p) => job(p.a, p.b, nullNominal[p.axis]));
+  const jobs: Job[] = [...pairs, ...nulls];
+  const held = new Map<Job, Plane<'float32'>>();
+  for (let i = 0; i < rows * cols; i++) {
+    if (!slot[i]) continue;
+    const raw = toFloat32(yield* read(i));
+    const p = highPass > 0 ? detail(raw, highPass, smooth, clip) : raw;
+    for (const j of jobs) {
+      if (j.a !== i && j.b !== i) continue;
+      const mine = cropWindow(p, j.a === i ? j.win.a : j.win.b);
+      const other = held.get(j);
+      if (!other) {
+        held.set(j, mine);
+        continue;
+      }
+      held.delete(j);
+      const [wa, wb] = j.a === i ? [mine, other] : [other, mine];
+      j.off = pairOffset(wa, wb, { nominalDx: j.nominal.x, nominalDy: j.nominal.y, searchX: search.x, searchY: search.y, originA: j.win.a, originB: j.win.b });
+    }
+  }
+  // Null NCCs in a fixed order (near pairs by their later tile, far pairs as drawn), so the threshold does not depend on read order.
+  const nullOrder = nulls.map((_, k) => k);
+  if (near.length) nullOrder.sort((p, q) => Math.max(near[p].a, near[p].b) - Math.max(near[q].a, near[q].b) || p - q);
+  const nullNcc = nullOrder.map((k) => nulls[k].off!).filter((o) => o.found).map((o) => o.ncc);
   const trust: NccThreshold = fixed
     ? { threshold: opts.nccThreshold!, method: 'fixed', nullSamples: 0, nullMean: 0, nullSd: 0, nullMax: 0 }
     : nccThreshold(nullNcc);
 
   const overlapArea = { x: overlap.x * H, y: overlap.y * W };
-  const trusted = pairs.map((p) => p.off.found && p.off.ncc >= trust.threshold);
+  const trusted = pairs.map((p) => p.off!.found && p.off!.ncc >= trust.threshold);
   const linkOf: number[] = [];
   const links: Link[] = [];
   pairs.forEach((p, k) => {
     if (!trusted[k]) return;
     linkOf[k] = links.length;
-    const frac = Math.min(1, p.off.overlapPx / Math.max(1, overlapArea[p.axis]));
-    links.push({ a: p.a, b: p.b, dx: p.off.dx, dy: p.off.dy, nominalDx: p.off.nominalDx, nominalDy: p.off.nominalDy, weight: Math.max(1e-3, p.off.ncc ** 2 * frac) });
+    const frac = Math.min(1, p.off!.overlapPx / Math.max(1, overlapArea[p.axis]));
+    links.push({ a: p.a, b: p.b, dx: p.off!.dx, dy: p.off!.dy, nominalDx: p.off!.nominalDx, nominalDy: p.off!.nominalDy, weight: Math.max(1e-3, p.off!.ncc ** 2 * frac) });
   });
   const sol = solvePositions(rows * cols, links, { stage, faultPx: opts.faultPx, dropFactor: opts.dropFactor, minDropPx: opts.minDropPx });
 
@@ -285,15 +330,15 @@ export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {})
     a: rc(p.a),
     b: rc(p.b),
     axis: p.axis,
-    nominalDx: p.off.nominalDx,
-    nominalDy: p.off.nominalDy,
-    dx: p.off.dx,
-    dy: p.off.dy,
-    ncc: p.off.ncc,
-    overlapPx: p.off.overlapPx,
+    nominalDx: p.off!.nominalDx,
+    nominalDy: p.off!.nominalDy,
+    dx: p.off!.dx,
+    dy: p.off!.dy,
+    ncc: p.off!.ncc,
+    overlapPx: p.off!.overlapPx,
     trusted: trusted[k],
     used: trusted[k] && sol.kept[linkOf[k]],
-    residualPx: Math.hypot(pos[p.b]!.x - pos[p.a]!.x - p.off.dx, pos[p.b]!.y - pos[p.a]!.y - p.off.dy),
+    residualPx: Math.hypot(pos[p.b]!.x - pos[p.a]!.x - p.off!.dx, pos[p.b]!.y - pos[p.a]!.y - p.off!.dy),
   }));
   return {
     well,
