@@ -9,7 +9,7 @@ import pLimit from 'p-limit';
 import { badInput, badOption } from './errors.ts';
 import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from './image.ts';
 import { formatIslName, parseIslName, type IslName } from './isl_names.ts';
-import { readPlane } from './read.ts';
+import { readPlane, type ReadPlaneOptions } from './read.ts';
 import { writeOmeTiff, writePng } from './write.ts';
 
 export interface ReadCanonicalOptions {
@@ -17,6 +17,8 @@ export interface ReadCanonicalOptions {
   readonly well?: string;
   /** Files decoded at once (default 4). */
   readonly concurrency?: number;
+  /** Decode only this rectangle of every plane (px); width and height are then the rectangle's. */
+  readonly region?: ReadPlaneOptions['region'];
 }
 
 /** uint16 canonical counts to intensities in [0, 1]. */
@@ -75,7 +77,7 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   }
 
   const limit = pLimit(concurrency);
-  const load = (f: string) => limit(async () => toCanonical(await readPlane(join(dir, f)), join(dir, f)));
+  const load = (f: string) => limit(async () => toCanonical(await readPlane(join(dir, f), { region: opts.region }), join(dir, f)));
   const zPaths = Array.from({ length: depth }, (_, z) => byZ.get(z)!);
   const [zPlanes, labelPlanes] = await Promise.all([Promise.all(zPaths.map(load)), Promise.all(labelFiles.map((x) => load(x.f)))]);
   const { width, height } = zPlanes[0];

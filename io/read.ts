@@ -10,6 +10,8 @@ import { plane, type Plane } from './image.ts';
 export interface ReadPlaneOptions {
   /** 0-based page of a multi-page TIFF (default 0). */
   readonly page?: number;
+  /** Decode only this rectangle (px); default the whole page. */
+  readonly region?: { readonly x: number; readonly y: number; readonly width: number; readonly height: number };
 }
 
 /** Header facts of an image file, read without decoding pixels. */
@@ -105,7 +107,10 @@ export async function readPlane(path: string, opts: ReadPlaneOptions = {}): Prom
     const grey1 = (m.channels ?? 1) <= 2; // grey, or grey + alpha (alpha dropped by the colourspace)
     // Without an explicit colourspace sharp returns 8-bit sRGB: pin the depth and interpretation.
     const space = grey1 ? (depth === 'ushort' ? 'grey16' : 'b-w') : depth === 'ushort' ? 'rgb16' : 'srgb';
-    const { data, info } = await open(path, page).toColourspace(space).raw({ depth }).toBuffer({ resolveWithObject: true });
+    const r = opts.region;
+    if (r && !(r.x >= 0 && r.y >= 0 && r.width >= 1 && r.height >= 1 && r.x + r.width <= (m.width ?? 0) && r.y + r.height <= (m.height ?? 0))) throw badOption('region', `a rectangle inside the ${m.width}x${m.height} image`, JSON.stringify(r));
+    const img = r ? open(path, page).extract({ left: r.x, top: r.y, width: r.width, height: r.height }) : open(path, page);
+    const { data, info } = await img.toColourspace(space).raw({ depth }).toBuffer({ resolveWithObject: true });
     const { width, height, channels } = info;
     // Use sharp's buffer in place when it owns its whole ArrayBuffer (large outputs); copy small
     // pooled ones, so planes can be transferred to workers without detaching shared memory.

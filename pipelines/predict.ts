@@ -3,31 +3,38 @@
  *
  *   npx tsx pipelines/predict.ts --model MODELDIR --input WELLS --output OUT
  *       [--mode fast|exact] [--stats median,mean,mode,std,entropy] [--workers N]
- *       [--queue redis://HOST:PORT] [--resume]
+ *       [--queue redis://HOST:PORT] [--resume] [--block-size PX]
  *
  * Per well, OUT/<well>/ receives one 16-bit PNG per label and statistic in the ISL convention
  * (`well-W,channel-LABEL,statistic-MEDIAN,is_mask-false.png`, value x 65535), one OME-TIFF with all
  * of them as float32, and `prediction.json` (mode, padding, normalization, timings). Wells run as
  * jobs of runners/ (a local worker-thread pool, or BullMQ jobs for `runners/worker.ts` processes);
  * OUT/.records/ holds one completion record per well, which `--resume` skips.
+ *
+ * Huge wells (wider or taller than `--block-size`, default 2048 px) are split into blocks of whole
+ * tiles: one job per block reads only the window of the well its passes need and writes its raw
+ * maps to OUT/.blocks/<well>/; one merge job per well, run once all its blocks are done, puts them
+ * together, normalizes and writes the outputs. Blocks run exactly the whole-well passes, so the
+ * outputs are identical to an unsplit run. `--resume` also skips the blocks already done.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { readCanonicalWell } from '../io/canonical.ts';
+import { imageInfo } from '../io/read.ts';
 import { badInput, badOption } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { plane, type Plane } from '../io/image.ts';
 import { formatIslName, parseIslName } from '../io/isl_names.ts';
 import { writeCanonicalPng, writeOmeTiff, type NamedPlane } from '../io/write.ts';
-import { createInferenceModel, predictStack, STATISTICS, type InferenceModel, type Statistic } from '../model/onnx/infer.ts';
+import { blockInput, createInferenceModel, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
 import { readModelDir } from '../model/onnx/model_dir.ts';
 import { applyAffine, IntensityStats, NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
-import { removeStaleTemps, type JobContext, type Json } from '../runners/job.ts';
+import { partKey, partRecords, recordPath, removeStaleTemps, type JobContext, type Json } from '../runners/job.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
-import { command, isMain, positiveInt, runCli } from './cli.ts';
+import { command, isMain, number, positiveInt, runCli } from './cli.ts';
 
 /** Options of {@link predict} (and of each well's job). */
 export interface PredictOptions {
@@ -54,7 +61,12 @@ export interface PredictOptions {
   /** `redis://HOST:PORT`: enqueue the wells for `runners/worker.ts` processes. */
   queue?: string;
   redisPassword?: string;
-  /** Skip wells with a completion record in OUT/.records. */
+  /**
+   * Wells wider or taller than this (px) are split into blocks of about this size (whole tiles),
+   * one job each, then merged. 0: never split. Default 2048.
+   */
+  blockSize?: number;
+  /** Skip wells with a completion record in OUT/.records (and, of split wells, the blocks done). */
   resume?: boolean;
   /** Progress reporting (default on). */
   progress?: boolean;
@@ -88,7 +100,7 @@ export function listWells(input: string): string[] {
   return ids;
 }
 
-function validate(opts: PredictOptions): JobOptions & { workers: number } {
+function validate(opts: PredictOptions): JobOptions & { workers: number; blockSize: number } {
   for (const k of ['model', 'input', 'output'] as const) if (typeof opts[k] !== 'string' || opts[k] === '') throw badOption(`--${k}`, 'a path', opts[k]);
   const mode = opts.mode ?? 'fast';
   if (mode !== 'fast' && mode !== 'exact') throw badOption('--mode', 'fast or exact', mode);
@@ -102,9 +114,11 @@ function validate(opts: PredictOptions): JobOptions & { workers: number } {
   // Default: two wells at a time (one core each on this kind of machine); see predict() for one well.
   const workers = opts.workers ?? Math.min(availableParallelism(), 2);
   if (!Number.isInteger(workers) || workers < 1) throw badOption('--workers', 'a positive integer', workers);
+  const blockSize = opts.blockSize ?? 2048;
+  if (!Number.isInteger(blockSize) || blockSize < 0) throw badOption('--block-size', 'a non-negative integer (px; 0 never splits wells)', blockSize);
   const providers = opts.providers ?? ['cpu'];
   if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !/^[a-z]+$/.test(p))) throw badOption('--provider', 'a comma-separated list of execution providers (cpu, webgpu, cuda)', providers.join(','));
-  return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers };
+  return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers, blockSize };
 }
 
 /**
@@ -118,18 +132,86 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   const { config } = await readModelDir(o.model); // fail fast on a bad model, before any worker starts
   for (const l of o.labels ?? []) if (!config.heads.labels.includes(l)) throw badOption('--labels', `labels of the model (${config.heads.labels.join(', ')})`, l);
   await mkdir(o.output, { recursive: true });
-  const { workers, ...jobOptions } = o;
-  // Fewer wells than workers: give each well more threads instead of idle workers.
-  const used = opts.workers ?? Math.min(workers, wells.length);
-  return runWells(wells, { module: 'pipelines/predict.ts', fn: 'predictWellJob', options: jobOptions as unknown as Json }, {
-    records: join(o.output, '.records'),
+  const { workers, blockSize, ...jobOptions } = o;
+  // Split the wells larger than a block (header reads only). A well whose header cannot be read
+  // runs whole, and its job reports the error.
+  const parts: Record<string, string[]> = {};
+  const names = new Map<string, string>();
+  if (blockSize > 0)
+    for (const id of wells) {
+      const w = await wellHeader(id).catch(() => undefined);
+      if (!w || (w.width <= blockSize && w.height <= blockSize)) continue;
+      const blocks = tileBlocks(tiling(config, w.width, w.height, o.tile), blockSize);
+      if (blocks.length < 2) continue;
+      parts[id] = blocks.map(blockId);
+      names.set(id, w.well);
+    }
+  // Fewer jobs than workers: give each job more threads instead of idle workers.
+  const jobs = wells.reduce((n, w) => n + (parts[w]?.length ?? 1), 0);
+  const used = opts.workers ?? Math.min(workers, jobs);
+  const records = join(o.output, '.records');
+  const summary = await runWells(wells, { module: 'pipelines/predict.ts', fn: 'predictWellJob', merge: 'mergeWellJob', options: jobOptions as unknown as Json }, {
+    records,
     workers: used,
+    parts,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
     resume: opts.resume,
     progress: opts.progress === false ? false : undefined,
   });
+  // Block maps and block records of merged wells are no longer needed (a later --resume skips the whole well).
+  for (const id of [...summary.done.map((d) => d.well), ...summary.skipped]) {
+    const name = names.get(id);
+    if (!name) continue;
+    await rm(join(o.output, '.blocks', name), { recursive: true, force: true });
+    await Promise.all(parts[id].map((p) => rm(recordPath(partRecords(records), partKey(id, p)), { force: true })));
+  }
+  await rmdir(join(o.output, '.blocks')).catch(() => undefined);
+  return summary;
 }
+
+/** Separates a folder and a well name in a job's well id: the folder, and the well name when given. */
+function splitWellId(wellId: string): [string, string | undefined] {
+  const cut = wellId.lastIndexOf(WELL_SEP);
+  return cut > 0 ? [wellId.slice(0, cut), wellId.slice(cut + 1)] : [wellId, undefined];
+}
+
+/** Name and size of a well from the header of one of its z-planes (no pixels decoded). */
+async function wellHeader(wellId: string): Promise<{ well: string; width: number; height: number }> {
+  const [dir, name] = splitWellId(wellId);
+  const z = readdirSync(dir)
+    .map((f) => ({ f, n: parseIslName(f) }))
+    .filter(({ n }) => n && !n.isMask && n.statistic === undefined && n.z !== undefined && (name === undefined || n.well === name));
+  const wells = new Set(z.map(({ n }) => n!.well));
+  if (wells.size !== 1) throw badInput(dir, `expected the z-planes of one well, found ${wells.size}`);
+  const info = await imageInfo(join(dir, z[0].f));
+  return { well: z[0].n!.well, width: info.width, height: info.height };
+}
+
+/** A block's part id: its rectangle in the well, e.g. `x0y2048w2048h1024`. */
+function blockId(b: Rect): string {
+  return `x${b.x}y${b.y}w${b.width}h${b.height}`;
+}
+
+function parseBlockId(id: string): Rect {
+  const m = /^x(\d+)y(\d+)w(\d+)h(\d+)$/.exec(id);
+  if (!m) throw badOption('part', 'a block id like x0y0w512h512', id);
+  return { x: +m[1], y: +m[2], width: +m[3], height: +m[4] };
+}
+
+/** Header of a block file (OUT/.blocks/<well>/<block>.f32): JSON, then the maps as float32, heads x statistics. */
+interface BlockHeader {
+  block: Rect;
+  image: { width: number; height: number };
+  heads: string[];
+  statistics: Statistic[];
+  bins: number;
+  seconds: { read: number; predict: number };
+  threads: number;
+  provider: string;
+}
+
+const blockPath = (o: JobOptions, well: string, part: string) => join(o.output, '.blocks', well, `${part}.f32`);
 
 // One session per thread, reused across wells (building one costs ~2 s for the paper network).
 let cached: { key: string; model: Promise<InferenceModel> } | undefined;
@@ -152,27 +234,126 @@ function modelFor(o: JobOptions, threads: number): Promise<InferenceModel> {
 
 /**
  * The per-well job (run by runners/ in a worker thread): reads the canonical well, predicts,
- * writes its outputs atomically. Idempotent: a retry overwrites the same files.
+ * writes its outputs atomically. Idempotent: a retry overwrites the same files. With
+ * `ctx.part` (a block of a split well) it predicts that block only and writes its raw maps.
  * @param wellId a folder, or `folder#well` (see {@link listWells}).
  */
 export async function predictWellJob(wellId: string, options: Json, ctx: JobContext): Promise<Json> {
   const o = options as unknown as JobOptions;
+  if (ctx.part !== undefined) return predictBlock(wellId, o, ctx, parseBlockId(ctx.part));
   const t0 = Date.now();
-  const cut = wellId.lastIndexOf(WELL_SEP);
-  const [dir, wellName] = cut > 0 ? [wellId.slice(0, cut), wellId.slice(cut + 1)] : [wellId, undefined];
+  const [dir, wellName] = splitWellId(wellId);
   const [model, well] = await Promise.all([modelFor(o, ctx.threads), readCanonicalWell(dir, { well: wellName })]);
   const tRead = Date.now();
   const pred = await predictStack(model, well.transmitted.stack, { mode: o.mode, tile: o.tile });
   const tPredict = Date.now();
+  const files = await writePrediction(o, { well: well.well, source: dir, width: well.width, height: well.height }, pred, model.config.bins, {
+    seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000 },
+    threads: ctx.threads,
+    provider: model.provider,
+    attempt: ctx.attempt,
+  });
+  return { well: well.well, files, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** One block of a split well: reads the window its passes need, predicts, writes the raw maps atomically. */
+async function predictBlock(wellId: string, o: JobOptions, ctx: JobContext, block: Rect): Promise<Json> {
+  const t0 = Date.now();
+  const [dir, wellName] = splitWellId(wellId);
+  const [model, head] = await Promise.all([modelFor(o, ctx.threads), wellHeader(wellId)]);
+  const t = tiling(model.config, head.width, head.height, o.tile);
+  const win = blockInput(t, block, o.mode);
+  const well = await readCanonicalWell(dir, { well: wellName ?? head.well, region: win });
+  const tRead = Date.now();
+  const pred = await predictStack(model, well.transmitted.stack, { mode: o.mode, tile: o.tile, block, image: { width: head.width, height: head.height, x: win.x, y: win.y } });
+  const tPredict = Date.now();
+  const header: BlockHeader = {
+    block,
+    image: { width: head.width, height: head.height },
+    heads: [...pred.keys()],
+    statistics: [...model.statistics],
+    bins: model.config.bins,
+    seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000 },
+    threads: ctx.threads,
+    provider: model.provider,
+  };
+  const json = Buffer.from(JSON.stringify(header));
+  // Maps start at a multiple of 4 bytes: 4-byte length, JSON, space padding.
+  const start = Math.ceil((4 + json.length) / 4) * 4;
+  const bytes = new Uint8Array(start + header.heads.length * header.statistics.length * block.width * block.height * 4).fill(32, 4, start);
+  new DataView(bytes.buffer).setUint32(0, start - 4, true);
+  bytes.set(json, 4);
+  const maps = new Float32Array(bytes.buffer, start);
+  let k = 0;
+  for (const h of header.heads) for (const s of header.statistics) maps.set(pred.get(h)!.get(s)!, k++ * block.width * block.height);
+  const path = blockPath(o, well.well, ctx.part!);
+  await removeStaleTemps(join(o.output, '.blocks', well.well), `${ctx.part}.f32`);
+  await writeFileAtomic(path, bytes);
+  return { well: well.well, block: ctx.part!, window: win as unknown as Json, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * The merge job of a split well (run once all its blocks are done): puts the blocks' maps
+ * together and writes the same outputs as {@link predictWellJob} on the whole well.
+ */
+export async function mergeWellJob(wellId: string, options: Json, ctx: JobContext): Promise<Json> {
+  const o = options as unknown as JobOptions;
+  const t0 = Date.now();
+  const parts = ctx.parts ?? [];
+  if (parts.length === 0) throw badOption('parts', 'the blocks of the well', parts);
+  const head = await wellHeader(wellId);
+  const { width, height } = head;
+  let pred: Prediction | undefined;
+  let first: BlockHeader | undefined;
+  const seconds = { read: 0, predict: 0 };
+  for (const part of parts) {
+    const path = blockPath(o, head.well, part);
+    const bytes = await readFile(path).catch((e: Error) => {
+      throw badInput(path, `block ${part} of well ${head.well} is missing (${e.message.split(':')[0]}); rerun without --resume`, head.well);
+    });
+    const start = 4 + bytes.readUInt32LE(0);
+    const h = JSON.parse(bytes.subarray(4, start).toString()) as BlockHeader;
+    const b = parseBlockId(part);
+    if (h.image.width !== width || h.image.height !== height || blockId(h.block) !== part) throw badInput(path, `block ${part} was predicted for a ${h.image.width}x${h.image.height} well, not this ${width}x${height} one`, head.well);
+    if (first && (h.heads.join() !== first.heads.join() || h.statistics.join() !== first.statistics.join())) throw badInput(path, `block ${part} holds other labels or statistics than block ${blockId(first.block)}`, head.well);
+    first ??= h;
+    pred ??= new Map(h.heads.map((l) => [l, new Map(h.statistics.map((s) => [s, new Float32Array(width * height)]))]));
+    const maps = new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
+    let k = 0;
+    for (const l of h.heads)
+      for (const s of h.statistics) {
+        const src = maps.subarray(k++ * b.width * b.height);
+        const dst = pred.get(l)!.get(s)!;
+        for (let y = 0; y < b.height; y++) dst.set(src.subarray(y * b.width, (y + 1) * b.width), (b.y + y) * width + b.x);
+      }
+    seconds.read += h.seconds.read;
+    seconds.predict += h.seconds.predict;
+  }
+  const [dir] = splitWellId(wellId);
+  const files = await writePrediction(o, { well: head.well, source: dir, width, height }, pred!, first!.bins, {
+    seconds: { ...seconds, merge: (Date.now() - t0) / 1000 },
+    blocks: parts.length,
+    threads: first!.threads,
+    provider: first!.provider,
+    attempt: ctx.attempt,
+  });
+  return { well: head.well, files, blocks: parts.length, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * Writes a well's outputs atomically: PNGs per label and statistic, the OME-TIFF and
+ * prediction.json (with `extra` merged in). Returns the files, relative to the output folder.
+ */
+async function writePrediction(o: JobOptions, well: { well: string; source: string; width: number; height: number }, pred: Prediction, bins: number, extra: Record<string, Json>): Promise<string[]> {
+  const t0 = Date.now();
   const outDir = join(o.output, well.well);
   await mkdir(outDir, { recursive: true });
   await removeStaleTemps(outDir);
-
   const { width, height } = well;
   const files: string[] = [];
   const ome: NamedPlane[] = [];
   const normalization: Record<string, { scale: number; offset: number } | null> = {};
-  const entropyScale = 1 / Math.log2(model.config.bins);
+  const entropyScale = 1 / Math.log2(bins);
   for (const [head, maps] of pred) {
     // The paper's global normalization, fitted on the median image and applied to every intensity statistic.
     let affine = { scale: 1, offset: 0 };
@@ -206,9 +387,10 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
   const omePath = join(outDir, `well-${well.well},prediction.ome.tif`);
   await writeOmeTiff(omePath, ome, { imageName: `${well.well} prediction` });
   files.push(omePath);
+  const { seconds, ...rest } = extra;
   const meta = {
     well: well.well,
-    source: dir,
+    source: well.source,
     model: o.model,
     mode: o.mode,
     statistics: o.stats,
@@ -217,15 +399,13 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
     padding: 'reflect (numpy "reflect": mirrored about the edge pixel, not repeating it), so border pixels are predicted too',
     tile: o.tile,
     normalization: o.normalize === 'paper' ? { method: 'paper', target: NORMALIZATION_TARGETS.fluorescence, clip: [0, 1], fittedOn: 'median', affine: normalization } : { method: 'none' },
-    pngScale: { intensity: 'value x 65535', entropy: `bits / ${Math.log2(model.config.bins)} x 65535` },
+    pngScale: { intensity: 'value x 65535', entropy: `bits / ${Math.log2(bins)} x 65535` },
     omeTiff: 'float32; intensities normalized as the PNGs, entropy in bits',
-    seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000, write: (Date.now() - tPredict) / 1000 },
-    threads: ctx.threads,
-    provider: model.provider,
-    attempt: ctx.attempt,
+    seconds: { ...(seconds as Record<string, number>), write: (Date.now() - t0) / 1000 },
+    ...rest,
   };
   await writeFileAtomic(join(outDir, 'prediction.json'), JSON.stringify(meta, null, 1) + '\n');
-  return { well: well.well, files: files.map((f) => f.slice(o.output.length + 1)), seconds: (Date.now() - t0) / 1000 };
+  return files.map((f) => f.slice(o.output.length + 1));
 }
 
 /** CLI entry. */
@@ -243,7 +423,8 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--workers <n>', 'local worker threads (each with its own session and cores / workers threads)', positiveInt)
     .option('--queue <url>', 'redis://HOST:PORT or rediss://...: run wells as BullMQ jobs pulled by `npx tsx runners/worker.ts --queue URL`')
     .option('--redis-password <password>', 'Redis password (or ISL_REDIS_PASSWORD)')
-    .option('--resume', 'skip wells already predicted (completion record in OUT/.records)', false);
+    .option('--block-size <px>', 'split wells wider or taller than this into blocks of whole tiles of about this size, one job each (0: never)', number, 2048)
+    .option('--resume', 'skip wells already predicted (completion record in OUT/.records), and blocks already done', false);
   await runCli(program, async (o: Record<string, string | number | boolean | undefined>) => {
     const summary = await predict({
       model: o.model as string,
@@ -258,9 +439,11 @@ export async function main(argv = process.argv): Promise<void> {
       workers: o.workers as number | undefined,
       queue: o.queue as string | undefined,
       redisPassword: o.redisPassword as string | undefined,
+      blockSize: o.blockSize as number,
       resume: o.resume as boolean,
     });
-    process.stderr.write(`predict: ${summary.done.length} wells predicted, ${summary.skipped.length} skipped, ${summary.failed.length} failed in ${summary.seconds.toFixed(1)} s\n`);
+    const blocks = summary.parts.done + summary.parts.skipped > 0 ? ` (blocks of split wells: ${summary.parts.done} predicted, ${summary.parts.skipped} skipped)` : '';
+    process.stderr.write(`predict: ${summary.done.length} wells predicted, ${summary.skipped.length} skipped, ${summary.failed.length} failed in ${summary.seconds.toFixed(1)} s${blocks}\n`);
     if (summary.failed.length > 0) {
       for (const f of summary.failed) process.stderr.write(`  failed: ${f.well}: ${f.error}\n`);
       return 1;

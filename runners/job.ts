@@ -20,11 +20,15 @@ export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * What to run for each well: `fn` exported by `module` (a path relative to the project root,
- * e.g. `pipelines/predict.ts`), called as `fn(well, options, context)`.
+ * e.g. `pipelines/predict.ts`), called as `fn(well, options, context)`. A well split into parts
+ * (RunOptions.parts) gets one `fn` call per part (`context.part`), then one `merge` call
+ * (`context.parts`) once every part is done.
  */
 export interface JobSpec {
   readonly module: string;
   readonly fn: string;
+  /** Function of the same module that assembles a split well from its parts. */
+  readonly merge?: string;
   /** Options passed to every call (JSON: they travel through Redis in distributed mode). */
   readonly options?: Json;
 }
@@ -35,6 +39,10 @@ export interface JobContext {
   readonly attempt: number;
   /** Compute threads this job may use (cores divided among the concurrent jobs of its process). */
   readonly threads: number;
+  /** The part of the well this call computes (split wells only). */
+  readonly part?: string;
+  /** Every part of the well, in order (set for the `merge` call only). */
+  readonly parts?: readonly string[];
 }
 
 /** Signature of a job function. It must be idempotent: write outputs atomically, overwrite on retry. */
@@ -44,6 +52,7 @@ export type WellJobFn = (well: string, options: Json, ctx: JobContext) => Promis
 export function resolveJobModule(spec: JobSpec): string {
   if (!spec || typeof spec.module !== 'string' || spec.module === '') throw badOption('job.module', 'a module path relative to the project root', spec?.module);
   if (typeof spec.fn !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(spec.fn)) throw badOption('job.fn', 'an exported function name', spec.fn);
+  if (spec.merge !== undefined && (typeof spec.merge !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(spec.merge))) throw badOption('job.merge', 'an exported function name', spec.merge);
   const abs = isAbsolute(spec.module) ? spec.module : resolve(PROJECT_ROOT, spec.module);
   // Queue messages name the code a worker imports: only modules of this project may be run.
   const rel = relative(PROJECT_ROOT, abs);
@@ -54,12 +63,12 @@ export function resolveJobModule(spec: JobSpec): string {
   return abs;
 }
 
-/** Imports a job module and returns its job function. */
-export async function loadJob(spec: JobSpec): Promise<WellJobFn> {
+/** Imports a job module and returns its function `name` (default `spec.fn`). */
+export async function loadJob(spec: JobSpec, name: string = spec.fn): Promise<WellJobFn> {
   const abs = resolveJobModule(spec);
   const mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
-  const fn = mod[spec.fn];
-  if (typeof fn !== 'function') throw new IslError('BAD_OPTION', `Module ${spec.module} does not export a function ${spec.fn}`);
+  const fn = mod[name];
+  if (typeof fn !== 'function') throw new IslError('BAD_OPTION', `Module ${spec.module} does not export a function ${name}`);
   return fn as WellJobFn;
 }
 
@@ -78,6 +87,16 @@ export interface CompletionRecord {
 export function recordName(well: string): string {
   const safe = well.replace(/[^A-Za-z0-9._-]+/g, '_').slice(-80);
   return safe === well ? `${well}.json` : `${safe}-${createHash('sha1').update(well).digest('hex').slice(0, 8)}.json`;
+}
+
+/** Record key of one part of a split well: its records live in `recordDir/parts/`. */
+export function partKey(well: string, part: string): string {
+  return `${well}@${part}`;
+}
+
+/** Directory of the part records of split wells. */
+export function partRecords(recordDir: string): string {
+  return join(recordDir, 'parts');
 }
 
 /** Path of a well's completion record in `recordDir`. */
@@ -104,15 +123,16 @@ export async function writeRecord(recordDir: string, well: string, result: Json,
 /**
  * Removes temp files left in `dir` by an attempt that was killed mid-write (io/atomic.ts names
  * them `.NAME.PID.RAND.tmp`), so a retried job leaves no half files. Missing `dir` is fine.
+ * @param name only the temps of this file (for folders that several jobs write at once).
  */
-export async function removeStaleTemps(dir: string): Promise<number> {
+export async function removeStaleTemps(dir: string, name?: string): Promise<number> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
     return 0;
   }
-  const stale = names.filter((n) => n.startsWith('.') && n.endsWith('.tmp'));
+  const stale = names.filter((n) => n.startsWith(name === undefined ? '.' : `.${name}.`) && n.endsWith('.tmp'));
   await Promise.all(stale.map((n) => rm(join(dir, n), { force: true })));
   return stale.length;
 }

@@ -33,11 +33,14 @@ export class ThreadPool {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
-  /** Runs `spec.fn(well, spec.options, {attempt, threads})` in a free thread; rejects with the job's error. */
-  run(spec: JobSpec, well: string, attempt: number, threads: number): Promise<Json> {
+  /**
+   * Runs `spec.fn(well, spec.options, {attempt, threads, part})` in a free thread, or
+   * `spec.merge(...)` when `split.parts` is given; rejects with the job's error.
+   */
+  run(spec: JobSpec, well: string, attempt: number, threads: number, split: { part?: string; parts?: readonly string[] } = {}): Promise<Json> {
     if (this.closed) return Promise.reject(new Error('ThreadPool is closed'));
     return new Promise<Json>((resolve, reject) => {
-      this.waiting.push({ task: { spec, well, attempt, threads }, resolve, reject });
+      this.waiting.push({ task: { spec, well, attempt, threads, ...split }, resolve, reject });
       this.dispatch();
     });
   }

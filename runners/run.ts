@@ -3,12 +3,15 @@
  * jobs pulled by `runners/worker.ts` processes on any machine. Both modes run the same job
  * function, retry failed wells with exponential backoff, write a completion record per well
  * (what `resume` skips), report progress with an ETA, and return the wells that failed.
+ * A huge well can be split into parts (`parts`): one job per part, then one merge job once all
+ * of them are done (a BullMQ flow in queue mode); each part has its own record, so `resume`
+ * skips the parts already done.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { Queue, QueueEvents } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { badOption, IslError } from '../io/errors.ts';
-import { readRecord, resolveJobModule, writeRecord, type JobSpec, type Json } from './job.ts';
+import { partKey, partRecords, readRecord, resolveJobModule, writeRecord, type JobSpec, type Json } from './job.ts';
 import { ThreadPool } from './pool.ts';
 import { progress as startProgress, type ProgressOptions } from './progress.ts';
 import { redactUrl, redisConnection } from './redis.ts';
@@ -35,6 +38,11 @@ export interface RunOptions {
   readonly backoffMs?: number;
   /** Compute threads per job (default: cores / workers, at least 1). Local mode only. */
   readonly threads?: number;
+  /**
+   * Wells split into parts: well -> part ids (unique, non-empty). The job's `fn` runs once per
+   * part, then `job.merge` once for the well. Other wells run whole.
+   */
+  readonly parts?: Readonly<Record<string, readonly string[]>>;
   /** Called after each well finishes, fails, or is skipped. */
   readonly onProgress?: (e: WellEvent) => void;
   /** Progress reporter options; `false` turns it off (default: bar on a TTY, JSON lines otherwise). */
@@ -59,6 +67,8 @@ export interface RunSummary {
   readonly skipped: string[];
   /** Wells that failed after every attempt, with the last error. */
   readonly failed: { well: string; error: string }[];
+  /** Parts of split wells run in this run, and skipped by `resume`. */
+  readonly parts: { readonly done: number; readonly skipped: number };
   readonly seconds: number;
 }
 
@@ -75,32 +85,63 @@ export async function runWells(wells: readonly string[], job: JobSpec, opts: Run
   const t0 = Date.now();
   const skipped = o.resume ? wells.filter((w) => readRecord(o.records, w) !== undefined) : [];
   const todo = wells.filter((w) => !skipped.includes(w));
+  // Parts still to run per split well.
+  const partsTodo = new Map<string, string[]>();
+  let partsSkipped = 0;
+  for (const w of todo) {
+    const all = o.parts[w];
+    if (!all) continue;
+    const left = o.resume ? all.filter((p) => readRecord(partRecords(o.records), partKey(w, p)) === undefined) : [...all];
+    partsSkipped += all.length - left.length;
+    partsTodo.set(w, left);
+  }
+  let partsDone = 0;
   const done: RunSummary['done'] = [];
   const failed: RunSummary['failed'] = [];
-  const bar = opts.progress === false ? undefined : startProgress(o.queue ? 'wells (queue)' : 'wells', todo.length, opts.progress);
+  // Progress units: a whole well is one, a split well one per part left plus its merge.
+  const units = (w: string) => (partsTodo.get(w)?.length ?? 0) + 1;
+  const ticked = new Map<string, number>();
+  const total = todo.reduce((n, w) => n + units(w), 0);
+  const bar = opts.progress === false ? undefined : startProgress(`${partsTodo.size ? 'wells and parts' : 'wells'}${o.queue ? ' (queue)' : ''}`, total, opts.progress);
+  const tick = (well: string, n: number, fields: Record<string, unknown> = {}) => {
+    ticked.set(well, (ticked.get(well) ?? 0) + n);
+    bar?.tick(n, { well, ...fields });
+  };
   const emit = (well: string, status: WellEvent['status'], error?: string) => {
-    if (status !== 'skipped') bar?.tick(1, { well, ...(status === 'failed' ? { failed: failed.length } : {}) });
+    if (status !== 'skipped') tick(well, units(well) - (ticked.get(well) ?? 0), status === 'failed' ? { failed: failed.length } : {});
     opts.onProgress?.({ well, status, error, done: done.length, failed: failed.length, total: wells.length });
   };
   for (const w of skipped) emit(w, 'skipped');
   try {
-    const onDone = (well: string, result: Json) => {
-      done.push({ well, result });
-      emit(well, 'done');
+    const cb: Callbacks = {
+      done(well, result) {
+        done.push({ well, result });
+        emit(well, 'done');
+      },
+      fail(well, error) {
+        failed.push({ well, error });
+        emit(well, 'failed', error);
+      },
+      partDone(well, part) {
+        partsDone++;
+        if ((ticked.get(well) ?? 0) < units(well) - 1) tick(well, 1, { part });
+      },
     };
-    const onFail = (well: string, error: string) => {
-      failed.push({ well, error });
-      emit(well, 'failed', error);
-    };
-    if (o.queue) await runQueued(todo, job, o, onDone, onFail);
-    else await runLocal(todo, job, o, onDone, onFail);
+    if (o.queue) await runQueued(todo, partsTodo, job, o, cb);
+    else await runLocal(todo, partsTodo, job, o, cb);
   } finally {
     bar?.stop();
   }
-  return { done, skipped, failed, seconds: (Date.now() - t0) / 1000 };
+  return { done, skipped, failed, parts: { done: partsDone, skipped: partsSkipped }, seconds: (Date.now() - t0) / 1000 };
 }
 
-type Resolved = Required<Pick<RunOptions, 'records' | 'workers' | 'resume' | 'attempts' | 'backoffMs' | 'threads' | 'queueName'>> &
+interface Callbacks {
+  done(well: string, result: Json): void;
+  fail(well: string, error: string): void;
+  partDone(well: string, part: string): void;
+}
+
+type Resolved = Required<Pick<RunOptions, 'records' | 'workers' | 'resume' | 'attempts' | 'backoffMs' | 'threads' | 'queueName' | 'parts'>> &
   Pick<RunOptions, 'queue' | 'redisPassword'>;
 
 function validate(wells: readonly string[], job: JobSpec, opts: RunOptions): Resolved {
@@ -121,36 +162,58 @@ function validate(wells: readonly string[], job: JobSpec, opts: RunOptions): Res
   if (opts.queue !== undefined) redisConnection({ url: opts.queue, password: opts.redisPassword });
   const queueName = opts.queueName ?? DEFAULT_QUEUE_NAME;
   if (!/^[\w.-]+$/.test(queueName)) throw badOption('queueName', 'letters, digits, dots, dashes or underscores', queueName);
-  return { records: opts.records, workers, resume: opts.resume ?? false, attempts, backoffMs, threads, queueName, queue: opts.queue, redisPassword: opts.redisPassword };
+  const parts = opts.parts ?? {};
+  if (typeof parts !== 'object' || parts === null) throw badOption('parts', 'an object: well -> part ids', parts);
+  for (const [w, p] of Object.entries(parts)) {
+    if (!wells.includes(w)) throw badOption('parts', 'parts of listed wells only', w);
+    if (!Array.isArray(p) || p.length === 0 || p.some((x) => typeof x !== 'string' || x === '') || new Set(p).size !== p.length) throw badOption(`parts of ${w}`, 'a non-empty array of unique non-empty strings', p);
+    if (!job.merge) throw badOption('job.merge', 'a merge function for wells split into parts', job.merge);
+  }
+  return { records: opts.records, workers, parts, resume: opts.resume ?? false, attempts, backoffMs, threads, queueName, queue: opts.queue, redisPassword: opts.redisPassword };
 }
 
-async function runLocal(
-  wells: string[],
-  job: JobSpec,
-  o: Resolved,
-  onDone: (w: string, r: Json) => void,
-  onFail: (w: string, e: string) => void,
-): Promise<void> {
+/** Calls `run(attempt)` until it succeeds or `attempts` are used up, with exponential backoff. */
+async function withRetries(o: Resolved, run: (attempt: number) => Promise<Json>): Promise<{ ok: true; result: Json } | { ok: false; error: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { ok: true, result: await run(attempt) };
+    } catch (e) {
+      if (attempt >= o.attempts) return { ok: false, error: (e as Error).message };
+      await sleep(o.backoffMs * 2 ** (attempt - 1));
+    }
+  }
+}
+
+async function runLocal(wells: string[], partsTodo: ReadonlyMap<string, string[]>, job: JobSpec, o: Resolved, cb: Callbacks): Promise<void> {
   if (wells.length === 0) return;
-  const pool = new ThreadPool(Math.min(o.workers, wells.length));
+  const jobsAtOnce = wells.reduce((n, w) => n + Math.max(1, partsTodo.get(w)?.length ?? 1), 0);
+  const pool = new ThreadPool(Math.min(o.workers, jobsAtOnce));
+  // Runs one call and records it; the record is part of the attempt (a failed write is retried).
+  const attempt = (well: string, record: [string, string], split: { part?: string; parts?: readonly string[] }) =>
+    withRetries(o, async (a) => {
+      const t = Date.now();
+      const result = await pool.run(job, well, a, o.threads, split);
+      await writeRecord(record[0], record[1], result, a, (Date.now() - t) / 1000);
+      return result;
+    });
   try {
     await Promise.all(
       wells.map(async (well) => {
-        for (let attempt = 1; ; attempt++) {
-          const t = Date.now();
-          try {
-            const result = await pool.run(job, well, attempt, o.threads);
-            await writeRecord(o.records, well, result, attempt, (Date.now() - t) / 1000);
-            onDone(well, result);
-            return;
-          } catch (e) {
-            if (attempt >= o.attempts) {
-              onFail(well, (e as Error).message);
-              return;
-            }
-            await sleep(o.backoffMs * 2 ** (attempt - 1));
-          }
+        const left = partsTodo.get(well);
+        if (left) {
+          const results = await Promise.all(
+            left.map(async (part) => {
+              const r = await attempt(well, [partRecords(o.records), partKey(well, part)], { part });
+              if (r.ok) cb.partDone(well, part);
+              return { part, r };
+            }),
+          );
+          const bad = results.find((x) => !x.r.ok);
+          if (bad && !bad.r.ok) return cb.fail(well, `part ${bad.part}: ${bad.r.error}`);
         }
+        const r = await attempt(well, [o.records, well], left ? { parts: o.parts[well] } : {});
+        if (r.ok) cb.done(well, r.result);
+        else cb.fail(well, r.error);
       }),
     );
   } finally {
@@ -163,51 +226,68 @@ export interface QueuedWell {
   readonly well: string;
   readonly job: JobSpec;
   readonly records: string;
+  /** A part of a split well (runs `job.fn` with this part), or */
+  readonly part?: string;
+  /** the merge of a split well (runs `job.merge` with all its parts). */
+  readonly parts?: readonly string[];
 }
 
-async function runQueued(
-  wells: string[],
-  job: JobSpec,
-  o: Resolved,
-  onDone: (w: string, r: Json) => void,
-  onFail: (w: string, e: string) => void,
-): Promise<void> {
+async function runQueued(wells: string[], partsTodo: ReadonlyMap<string, string[]>, job: JobSpec, o: Resolved, cb: Callbacks): Promise<void> {
   if (wells.length === 0) return;
   const connection = redisConnection({ url: o.queue!, password: o.redisPassword });
   const queue = new Queue<QueuedWell>(o.queueName, { connection });
   const events = new QueueEvents(o.queueName, { connection });
+  const flow = [...partsTodo.values()].some((p) => p.length > 0) ? new FlowProducer({ connection }) : undefined;
   // A fresh run id keeps job ids unique across runs, so a rerun is never deduplicated away.
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const idToWell = new Map<string, string>(wells.map((w, i) => [`${runId}-${i}`, w]));
+  const idToPart = new Map<string, { well: string; part: string }>();
+  const partError = new Map<string, string>();
   const pending = new Set(idToWell.keys());
   let finish!: () => void;
   const allDone = new Promise<void>((r) => (finish = r));
   const settle = (id: string, ok: boolean, value: Json | string) => {
     if (!pending.delete(id)) return;
     const well = idToWell.get(id)!;
-    if (ok) onDone(well, value as Json);
-    else onFail(well, String(value));
+    if (ok) cb.done(well, value as Json);
+    else cb.fail(well, partError.get(well) ?? String(value));
     if (pending.size === 0) finish();
   };
+  const partSettled = (id: string, ok: boolean, reason?: string) => {
+    const p = idToPart.get(id)!;
+    idToPart.delete(id);
+    if (ok) cb.partDone(p.well, p.part);
+    else partError.set(p.well, `part ${p.part}: ${reason}`);
+  };
+  const jobOpts: JobsOptions = {
+    attempts: o.attempts,
+    backoff: { type: 'exponential', delay: o.backoffMs },
+    removeOnComplete: { age: 24 * 3600 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
   try {
-    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]).catch((e: Error) => {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), flow?.waitUntilReady()]).catch((e: Error) => {
       throw new IslError('BAD_OPTION', `Cannot connect to the queue at ${redactUrl(o.queue!)}: ${e.message}. Is Redis running and reachable?`);
     });
-    events.on('completed', ({ jobId, returnvalue }) => settle(jobId, true, parseReturn(returnvalue)));
-    events.on('failed', ({ jobId, failedReason }) => settle(jobId, false, failedReason));
-    await queue.addBulk(
-      wells.map((well, i) => ({
-        name: 'well',
-        data: { well, job, records: o.records },
-        opts: {
-          jobId: `${runId}-${i}`,
-          attempts: o.attempts,
-          backoff: { type: 'exponential', delay: o.backoffMs },
-          removeOnComplete: { age: 24 * 3600 },
-          removeOnFail: { age: 7 * 24 * 3600 },
-        },
-      })),
-    );
+    events.on('completed', ({ jobId, returnvalue }) => (idToPart.has(jobId) ? partSettled(jobId, true) : settle(jobId, true, parseReturn(returnvalue))));
+    events.on('failed', ({ jobId, failedReason }) => (idToPart.has(jobId) ? partSettled(jobId, false, failedReason) : settle(jobId, false, failedReason)));
+    const whole: { name: string; data: QueuedWell; opts: JobsOptions }[] = [];
+    const split: Parameters<FlowProducer['addBulk']>[0] = [];
+    wells.forEach((well, i) => {
+      const jobId = `${runId}-${i}`;
+      const left = partsTodo.get(well);
+      const data: QueuedWell = { well, job, records: o.records, ...(left ? { parts: o.parts[well] } : {}) };
+      // A split well's merge job waits for its parts (a BullMQ flow); a part that fails for good fails it.
+      if (!left?.length) return whole.push({ name: left ? 'merge' : 'well', data, opts: { ...jobOpts, jobId } });
+      const children = left.map((part, k) => {
+        const id = `${jobId}-${k}`;
+        idToPart.set(id, { well, part });
+        return { name: 'part', queueName: o.queueName, data: { well, job, records: o.records, part } satisfies QueuedWell, opts: { ...jobOpts, jobId: id, failParentOnFailure: true } };
+      });
+      split.push({ name: 'merge', queueName: o.queueName, data, opts: { ...jobOpts, jobId }, children });
+    });
+    if (whole.length) await queue.addBulk(whole);
+    if (split.length) await flow!.addBulk(split);
     // Events are fire-and-forget: poll states too, so a missed event cannot hang the producer.
     const poll = setInterval(async () => {
       for (const id of [...pending]) {
@@ -224,7 +304,7 @@ async function runQueued(
       clearInterval(poll);
     }
   } finally {
-    await Promise.allSettled([events.close(), queue.close()]);
+    await Promise.allSettled([events.close(), queue.close(), flow?.close()]);
   }
 }
 

@@ -12,6 +12,10 @@ export interface ThreadTask {
   readonly well: string;
   readonly attempt: number;
   readonly threads: number;
+  /** Part of a split well (calls `spec.fn`), or */
+  readonly part?: string;
+  /** all its parts (calls `spec.merge`). */
+  readonly parts?: readonly string[];
 }
 
 /** A thread's answer: the job's result or a serialisable error. */
@@ -25,10 +29,12 @@ const jobs = new Map<string, Promise<WellJobFn>>();
 
 port.on('message', async (task: ThreadTask) => {
   try {
-    const key = `${task.spec.module}#${task.spec.fn}`;
-    if (!jobs.has(key)) jobs.set(key, loadJob(task.spec));
+    const name = task.parts ? task.spec.merge : task.spec.fn;
+    if (!name) throw new Error(`job ${task.spec.module} has no merge function for the parts of ${task.well}`);
+    const key = `${task.spec.module}#${name}`;
+    if (!jobs.has(key)) jobs.set(key, loadJob(task.spec, name));
     const fn = await jobs.get(key)!;
-    const result = await fn(task.well, task.spec.options ?? null, { attempt: task.attempt, threads: task.threads });
+    const result = await fn(task.well, task.spec.options ?? null, { attempt: task.attempt, threads: task.threads, part: task.part, parts: task.parts });
     port.postMessage({ id: task.id, ok: true, result: result ?? null } satisfies ThreadReply);
   } catch (e) {
     const err = e as { message?: string; code?: string; stack?: string };

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { Worker, type Job } from 'bullmq';
 import { badOption } from '../io/errors.ts';
-import { writeRecord, type Json } from './job.ts';
+import { partKey, partRecords, writeRecord, type Json } from './job.ts';
 import { ThreadPool } from './pool.ts';
 import { redactUrl, redisConnection } from './redis.ts';
 import { DEFAULT_QUEUE_NAME, type QueuedWell } from './run.ts';
@@ -66,13 +66,15 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const worker = new Worker<QueuedWell, Json>(
     opts.queueName ?? DEFAULT_QUEUE_NAME,
     async (job: Job<QueuedWell, Json>) => {
-      const { well, job: spec, records } = job.data;
+      const { well, job: spec, records, part, parts } = job.data;
       const attempt = job.attemptsMade + 1;
       const t = Date.now();
-      log({ event: 'start', well, job: job.id, attempt, pid: process.pid });
-      const result = await pool.run(spec, well, attempt, threads);
-      await writeRecord(records, well, result, attempt, (Date.now() - t) / 1000);
-      log({ event: 'done', well, job: job.id, seconds: (Date.now() - t) / 1000 });
+      const what = part !== undefined ? { part } : parts ? { merge: parts.length } : {};
+      log({ event: 'start', well, ...what, job: job.id, attempt, pid: process.pid });
+      const result = await pool.run(spec, well, attempt, threads, { part, parts });
+      if (part !== undefined) await writeRecord(partRecords(records), partKey(well, part), result, attempt, (Date.now() - t) / 1000);
+      else await writeRecord(records, well, result, attempt, (Date.now() - t) / 1000);
+      log({ event: 'done', well, ...what, job: job.id, seconds: (Date.now() - t) / 1000 });
       return result;
     },
     { connection, concurrency, lockDuration, stalledInterval, maxStalledCount: 2, autorun: false },

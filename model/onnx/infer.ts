@@ -19,7 +19,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { badOption, IslError } from '../../io/errors.ts';
+import { badInput, badOption, IslError } from '../../io/errors.ts';
 import type { ZStack } from '../../io/image.ts';
 import { buildPlan, outputStride, type ModelConfig, type Plan } from '../plan.ts';
 import { exportOnnx, onnxOutputName, STATISTICS, type Statistic } from './export.ts';
@@ -123,12 +123,12 @@ function gcd(a: number, b: number): number {
 }
 
 /** One axis of the tiling: tile output origins, the rows each keeps, and the pass size. */
-interface AxisTiles {
+export interface AxisTiles {
   /** Network output side per pass (outputWindow + k * stride). */
-  out: number;
+  readonly out: number;
   /** Output rows kept per tile (a multiple of lcm(stride, outputWindow)). */
-  keep: number;
-  origins: number[];
+  readonly keep: number;
+  readonly origins: readonly number[];
 }
 
 function axisTiles(n: number, maxOut: number, ow: number, stride: number): AxisTiles {
@@ -147,6 +147,87 @@ function axisTiles(n: number, maxOut: number, ow: number, stride: number): AxisT
   return { out, keep, origins };
 }
 
+/** How {@link predictStack} tiles a `width x height` image: the same passes whether it predicts the whole image or a block of it. */
+export interface Tiling {
+  readonly width: number;
+  readonly height: number;
+  readonly rows: AxisTiles;
+  readonly cols: AxisTiles;
+  /** Px of input the network needs beyond its output on each side. */
+  readonly margin: number;
+  readonly stride: number;
+  /** Grid phases of the exact mode's shifted passes (0 and 8 for the paper); fast mode uses [0]. */
+  readonly exactPhases: readonly number[];
+}
+
+/** A rectangle of image px. */
+export interface Rect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * The tiling of a `width x height` image for `config` with passes of at most `tile` px of output.
+ * @throws IslError BAD_OPTION for a tile smaller than the network's output window.
+ */
+export function tiling(config: ModelConfig, width: number, height: number, tile = 520): Tiling {
+  const ow = config.outputWindow;
+  if (!Number.isInteger(tile) || tile < ow) throw badOption('tile', `an integer >= ${ow} (px of network output per pass)`, tile);
+  const stride = outputStride(config);
+  const g = gcd(stride, ow);
+  return {
+    width,
+    height,
+    rows: axisTiles(height, tile, ow, stride),
+    cols: axisTiles(width, tile, ow, stride),
+    margin: (config.inputSize - ow) / 2,
+    stride,
+    exactPhases: Array.from({ length: stride / g }, (_, i) => i * g),
+  };
+}
+
+/**
+ * Splits an image into blocks of whole tiles, about `blockSize` px per side (at least one tile),
+ * row-major. Predicting each block with {@link predictStack}'s `block` option runs exactly the
+ * passes of the whole-image prediction, so the blocks put together equal it bit for bit.
+ */
+export function tileBlocks(t: Tiling, blockSize: number): Rect[] {
+  if (!Number.isInteger(blockSize) || blockSize < 1) throw badOption('blockSize', 'a positive integer (px)', blockSize);
+  const spans = (a: AxisTiles, n: number) => {
+    const k = Math.max(1, Math.floor(blockSize / a.keep));
+    const r: [number, number][] = [];
+    for (let i = 0; i < a.origins.length; i += k) r.push([a.origins[i], i + k < a.origins.length ? a.origins[i + k] : n]);
+    return r;
+  };
+  const blocks: Rect[] = [];
+  for (const [y0, y1] of spans(t.rows, t.height)) for (const [x0, x1] of spans(t.cols, t.width)) blocks.push({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 });
+  return blocks;
+}
+
+/**
+ * The rectangle of the image that the passes predicting `block` read (reflected borders
+ * included): a block job needs only this window of the well.
+ */
+export function blockInput(t: Tiling, block: Rect, mode: 'fast' | 'exact'): Rect {
+  const maxPhase = mode === 'exact' ? t.exactPhases[t.exactPhases.length - 1] : 0;
+  const span = (a: AxisTiles, start: number, size: number, n: number): [number, number] => {
+    const last = a.origins.filter((o) => o >= start && o < start + size).pop() ?? start;
+    let lo = n;
+    let hi = -1;
+    for (let i = start - t.margin; i < last + maxPhase - t.margin + a.out + 2 * t.margin; i++) {
+      const r = reflectIndex(i, n);
+      if (r < lo) lo = r;
+      if (r > hi) hi = r;
+    }
+    return [lo, hi + 1];
+  };
+  const [y0, y1] = span(t.rows, block.y, block.height, t.height);
+  const [x0, x1] = span(t.cols, block.x, block.width, t.width);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
 /** Options of {@link predictStack}. */
 export interface PredictStackOptions {
   /** `fast` (one pass per tile) or `exact` (the paper's per-patch definition). Default `fast`. */
@@ -156,6 +237,16 @@ export interface PredictStackOptions {
    * 762 px input). Larger tiles waste less on margins but need more memory (~7 GB at 520).
    */
   tile?: number;
+  /**
+   * Predict only this block of whole tiles (from {@link tileBlocks}); the maps returned are the
+   * block's size. Default: the whole image.
+   */
+  block?: Rect;
+  /**
+   * When `stack` is only a window of the image (e.g. {@link blockInput}): the image's size and the
+   * window's position in it. Default: the stack is the whole image.
+   */
+  image?: { width: number; height: number; x: number; y: number };
   /** Called after each network pass with (passes done, passes total). */
   onPass?: (done: number, total: number) => void;
 }
@@ -164,25 +255,28 @@ export interface PredictStackOptions {
 export type Prediction = Map<string, Map<Statistic, Float32Array>>;
 
 /**
- * Predicts every pixel of an image from its transmitted-light z-stack.
- * @param stack canonical z-stack, float32 in [0, 1], any size (borders reflected).
- * @returns statistic maps per head (`model.heads`), same size as the stack.
- * @throws IslError BAD_OPTION for an invalid mode or tile size.
+ * Predicts every pixel of an image (or of a block of it) from its transmitted-light z-stack.
+ * @param stack canonical z-stack, float32 in [0, 1], any size (borders reflected); or a window of the image (`opts.image`).
+ * @returns statistic maps per head (`model.heads`), the size of the image (or of `opts.block`).
+ * @throws IslError BAD_OPTION for an invalid mode, tile size or block; BAD_INPUT when a window misses px the block needs.
  */
 export async function predictStack(model: InferenceModel, stack: ZStack, opts: PredictStackOptions = {}): Promise<Prediction> {
   const mode = opts.mode ?? 'fast';
   if (mode !== 'fast' && mode !== 'exact') throw badOption('mode', 'fast or exact', mode);
-  const tile = opts.tile ?? 520;
-  const { config, margin, stride } = model;
+  const src = opts.image ?? { width: stack.width, height: stack.height, x: 0, y: 0 };
+  const { width: W, height: H } = src;
+  const t = tiling(model.config, W, H, opts.tile ?? 520);
+  const { rows: ty, cols: tx, margin } = t;
+  const { config, stride } = model;
   const ow = config.outputWindow;
-  if (!Number.isInteger(tile) || tile < ow) throw badOption('tile', `an integer >= ${ow} (px of network output per pass)`, tile);
-  const { width: W, height: H } = stack;
-  const ty = axisTiles(H, tile, ow, stride);
-  const tx = axisTiles(W, tile, ow, stride);
-  // Grid phases of per-patch blocks relative to the network's stride: 0 and 8 for the paper.
-  const g = gcd(stride, ow);
-  const phases = mode === 'exact' ? Array.from({ length: stride / g }, (_, i) => i * g) : [0];
-  const out: Prediction = new Map(model.heads.map((h) => [h, new Map(model.statistics.map((s) => [s, new Float32Array(W * H)]))]));
+  const b = opts.block ?? { x: 0, y: 0, width: W, height: H };
+  const aligned = (start: number, size: number, a: AxisTiles, n: number) =>
+    size > 0 && a.origins.includes(start) && (start + size === n || a.origins.includes(start + size));
+  if (!aligned(b.y, b.height, ty, H) || !aligned(b.x, b.width, tx, W)) throw badOption('block', `a rectangle of whole tiles (tile origins every ${ty.keep} x ${tx.keep} px)`, JSON.stringify(b));
+  const originsY = ty.origins.filter((o) => o >= b.y && o < b.y + b.height);
+  const originsX = tx.origins.filter((o) => o >= b.x && o < b.x + b.width);
+  const phases = mode === 'exact' ? t.exactPhases : [0];
+  const out: Prediction = new Map(model.heads.map((h) => [h, new Map(model.statistics.map((s) => [s, new Float32Array(b.width * b.height)]))]));
   const slots = slotPlanes(stack.depth, config.zSlots);
   const planes = [...new Set(slots)];
   const C = config.inputChannels;
@@ -193,11 +287,18 @@ export async function predictStack(model: InferenceModel, stack: ZStack, opts: P
   const planeTile = new Float32Array(Ly * Lx);
   const rows = new Int32Array(Ly);
   const cols = new Int32Array(Lx);
-  const total = ty.origins.length * tx.origins.length * phases.length ** 2;
+  const SW = stack.width;
+  // Image row/col -> index in the stack window, checked once per pass.
+  const local = (i: number, n: number, at: number, size: number, what: string) => {
+    const r = reflectIndex(i, n) - at;
+    if (r < 0 || r >= size) throw badInput('stack', `the window (${what} ${at}..${at + size - 1}) misses ${what} ${r + at} that block ${JSON.stringify(b)} needs`);
+    return r;
+  };
+  const total = originsY.length * originsX.length * phases.length ** 2;
   let done = 0;
 
-  for (const oy of ty.origins)
-    for (const ox of tx.origins) {
+  for (const oy of originsY)
+    for (const ox of originsX) {
       const keepY = Math.min(ty.keep, H - oy);
       const keepX = Math.min(tx.keep, W - ox);
       for (const py of phases)
@@ -206,10 +307,10 @@ export async function predictStack(model: InferenceModel, stack: ZStack, opts: P
           const ownY = ownedOffsets(oy, keepY, ow, stride, py, mode);
           const ownX = ownedOffsets(ox, keepX, ow, stride, px, mode);
           if (ownY.length === 0 || ownX.length === 0) continue;
-          for (let y = 0; y < Ly; y++) rows[y] = reflectIndex(oy + py - margin + y, H) * W;
-          for (let x = 0; x < Lx; x++) cols[x] = reflectIndex(ox + px - margin + x, W);
+          for (let y = 0; y < Ly; y++) rows[y] = local(oy + py - margin + y, H, src.y, stack.height, 'row') * SW;
+          for (let x = 0; x < Lx; x++) cols[x] = local(ox + px - margin + x, W, src.x, SW, 'column');
           for (const p of planes) {
-            const base = p * W * H;
+            const base = p * SW * stack.height;
             for (let y = 0; y < Ly; y++) {
               const r = base + rows[y];
               const o = y * Lx;
@@ -222,15 +323,15 @@ export async function predictStack(model: InferenceModel, stack: ZStack, opts: P
           const result = await model.session.run({ [model.session.inputNames[0]]: new ort.Tensor('float32', input, [1, C, Ly, Lx]) });
           for (const h of model.heads)
             for (const s of model.statistics) {
-              const src = result[onnxOutputName(h, s)].data as Float32Array;
+              const srcMap = result[onnxOutputName(h, s)].data as Float32Array;
               const dst = out.get(h)!.get(s)!;
               for (const r of ownY) {
                 const so = (r - oy - py) * tx.out - ox - px;
-                const d = r * W;
-                for (const c of ownX) dst[d + c] = src[so + c];
+                const d = (r - b.y) * b.width - b.x;
+                for (const c of ownX) dst[d + c] = srcMap[so + c];
               }
             }
-          for (const t of Object.values(result)) t.dispose();
+          for (const v of Object.values(result)) v.dispose();
           opts.onPass?.(++done, total);
         }
     }

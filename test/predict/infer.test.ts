@@ -5,19 +5,7 @@ import { exportOnnx, onnxOutputName } from '../../model/onnx/export.ts';
 import { createInferenceModel, predictStack, reflectIndex, slotPlanes, closeInferenceModel, passMacs } from '../../model/onnx/infer.ts';
 import { mulberry32 } from '../../fixtures/random.ts';
 import type { ZStack } from '../../io/image.ts';
-import { randomWeights } from './weights.ts';
-
-/** A test network whose coarsest stride (4) exceeds its output window (6 px at stride 6): two grid phases per axis. */
-const phased: ModelConfig = {
-  ...structuredClone(tiny),
-  name: 'phased',
-  inputSize: 38,
-  outputWindow: 6,
-  towers: [{ crop: 24, scale: 0 }, { crop: 34, scale: 1 }, { crop: 38, scale: 2 }],
-  towerBlocks: 8,
-  upperBlocks: 1,
-  heads: { autoencoding: 0, labels: ['nuclei', 'neurons'] },
-};
+import { phased, randomWeights } from './weights.ts';
 
 function randomStack(w: number, h: number, depth: number, seed: number): ZStack {
   const u = mulberry32(seed);

@@ -2,12 +2,14 @@
  * A per-well job for the runner tests: blocks its thread for `ms` (like CPU-bound inference),
  * writes a deterministic output atomically in two halves (so a kill mid-job leaves a temp file),
  * and appends `start`/`end` lines to a log so tests can count how often each well finished.
+ * Split wells: each part writes `part-P.txt` (logged as `WELL@P`); `fixtureMerge` joins them into
+ * `result.txt` and logs `merge-start`/`merge-end`.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeAtomic } from '../../io/atomic.ts';
+import { writeAtomic, writeFileAtomic } from '../../io/atomic.ts';
 import { removeStaleTemps, type Json, type JobContext } from '../../runners/job.ts';
 
 export interface FixtureOptions {
@@ -23,11 +25,13 @@ export async function fixtureJob(well: string, options: Json, ctx: JobContext): 
   const o = options as unknown as FixtureOptions;
   const dir = join(o.out, well);
   mkdirSync(dir, { recursive: true });
-  await removeStaleTemps(dir);
-  appendFileSync(o.log, `start ${well} ${process.pid} ${ctx.attempt}\n`);
-  if (o.failWells?.includes(well)) throw new Error(`fixture failure for ${well}`);
-  const text = Array.from({ length: 64 }, (_, i) => createHash('sha256').update(`${well}:${i}`).digest('hex')).join('\n');
-  await writeAtomic(join(dir, 'result.txt'), async (tmp) => {
+  const file = ctx.part === undefined ? 'result.txt' : `part-${ctx.part}.txt`;
+  const label = ctx.part === undefined ? well : `${well}@${ctx.part}`;
+  await removeStaleTemps(dir, file);
+  appendFileSync(o.log, `start ${label} ${process.pid} ${ctx.attempt}\n`);
+  if (o.failWells?.includes(label)) throw new Error(`fixture failure for ${label}`);
+  const text = Array.from({ length: 64 }, (_, i) => createHash('sha256').update(`${label}:${i}`).digest('hex')).join('\n');
+  await writeAtomic(join(dir, file), async (tmp) => {
     const f = await open(tmp, 'w');
     try {
       await f.write(text.slice(0, text.length >> 1));
@@ -37,6 +41,16 @@ export async function fixtureJob(well: string, options: Json, ctx: JobContext): 
       await f.close();
     }
   });
-  appendFileSync(o.log, `end ${well} ${process.pid} ${ctx.attempt}\n`);
+  appendFileSync(o.log, `end ${label} ${process.pid} ${ctx.attempt}\n`);
   return { bytes: text.length, threads: ctx.threads };
+}
+
+export async function fixtureMerge(well: string, options: Json, ctx: JobContext): Promise<Json> {
+  const o = options as unknown as FixtureOptions;
+  const dir = join(o.out, well);
+  appendFileSync(o.log, `merge-start ${well} ${process.pid} ${ctx.attempt}\n`);
+  const texts = await Promise.all(ctx.parts!.map((p) => readFile(join(dir, `part-${p}.txt`), 'utf8')));
+  await writeFileAtomic(join(dir, 'result.txt'), texts.join('\n'));
+  appendFileSync(o.log, `merge-end ${well} ${process.pid} ${ctx.attempt}\n`);
+  return { parts: ctx.parts!.length };
 }

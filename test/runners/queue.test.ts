@@ -90,3 +90,52 @@ maybe(`two queue workers, one killed mid-job: every well done exactly once, same
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+maybe(`split wells in the queue: a worker killed mid-part, every part and every merge done exactly once, same outputs as local${SKIP}`, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'isl-queue-parts-'));
+  const redis = await startRedis();
+  const workers: ChildProcess[] = [];
+  try {
+    const wells = ['W0', 'W1', 'W2'];
+    const parts = Object.fromEntries(wells.map((w) => [w, ['a', 'b', 'c']]));
+    const job = { ...JOB, merge: 'fixtureMerge' };
+    const local = { out: join(dir, 'local'), log: join(dir, 'local.log'), ms: 20 };
+    t.deepEqual((await runWells(wells, { ...job, options: local }, { records: join(dir, 'local-rec'), workers: 2, parts, progress: false })).failed, []);
+
+    for (let i = 0; i < 2; i++) workers.push(spawn(process.execPath, ['--import', 'tsx', 'runners/worker.ts', '--queue', redis.url, '--lock-duration', '1500', '--stalled-interval', '1000'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+    await Promise.all(workers.map((w) => waitForLine(w, 'stderr', /"event":"ready"/)));
+    const victim = workers[0];
+    const dist = { out: join(dir, 'dist'), log: join(dir, 'dist.log'), ms: 400 };
+    let killed: string | undefined;
+    const watcher = setInterval(() => {
+      if (killed || !existsSync(dist.log)) return;
+      const m = readFileSync(dist.log, 'utf8').match(new RegExp(`^start (\\S+@\\S+) ${victim.pid} `, 'm'));
+      if (m) {
+        killed = m[1];
+        victim.kill('SIGKILL');
+      }
+    }, 20);
+    const r = await runWells(wells, { ...job, options: dist }, { queue: redis.url, records: join(dir, 'dist-rec'), parts, attempts: 3, backoffMs: 100, progress: false });
+    clearInterval(watcher);
+    t.truthy(killed, 'a worker was killed mid-part');
+    t.deepEqual(r.failed, []);
+    t.deepEqual(r.done.map((d) => d.well).sort(), wells);
+    t.is(r.parts.done, 9);
+    const log = readFileSync(dist.log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    for (const w of wells) {
+      for (const p of parts[w]) t.is(log.filter(([ev, k]) => ev === 'end' && k === `${w}@${p}`).length, 1, `${w}@${p} finished exactly once`);
+      t.is(log.filter(([ev, k]) => ev === 'merge-end' && k === w).length, 1, `${w} merged exactly once`);
+      // The merge started only after its last part ended.
+      const lastPart = Math.max(...parts[w].map((p) => log.findIndex(([ev, k]) => ev === 'end' && k === `${w}@${p}`)));
+      t.true(log.findIndex(([ev, k]) => ev === 'merge-start' && k === w) > lastPart);
+      t.is(readFileSync(join(dist.out, w, 'result.txt'), 'utf8'), readFileSync(join(local.out, w, 'result.txt'), 'utf8'));
+      t.false(readdirSync(join(dist.out, w)).some((f) => f.endsWith('.tmp')), `${w}: no temp files`);
+    }
+    t.true(log.some(([ev, k, pid]) => ev === 'end' && k === killed && pid === String(workers[1].pid)), 'the survivor finished the killed part');
+  } finally {
+    for (const w of workers) w.kill('SIGTERM');
+    await Promise.all(workers.map(exited));
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

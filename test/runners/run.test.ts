@@ -45,6 +45,32 @@ test('local pool runs every well once, retries, reports failures, and resume ski
   rmSync(s.dir, { recursive: true, force: true });
 });
 
+test('split wells: one job per part, then one merge; a failed part fails its well; resume skips the parts done', async (t) => {
+  const s = scratch();
+  const job = { ...JOB, merge: 'fixtureMerge' };
+  const parts = { A01: ['p0', 'p1', 'p2'], B01: ['p0', 'p1'] };
+  const opts = { out: s.out, log: s.log, ms: 20, failWells: ['B01@p1'] };
+  const r = await runWells(['A01', 'B01', 'C01'], { ...job, options: opts }, { records: s.records, workers: 2, parts, attempts: 2, backoffMs: 10, progress: false });
+  t.deepEqual(r.done.map((d) => d.well).sort(), ['A01', 'C01']);
+  t.deepEqual(r.failed, [{ well: 'B01', error: 'part p1: fixture failure for B01@p1' }]);
+  t.deepEqual(r.parts, { done: 4, skipped: 0 });
+  const ends = endCounts(s.log);
+  t.deepEqual(['A01@p0', 'A01@p1', 'A01@p2', 'B01@p0', 'C01'].map((k) => ends.get(k)), [1, 1, 1, 1, 1]);
+  const merges = readFileSync(s.log, 'utf8').split('\n').filter((l) => l.startsWith('merge-end'));
+  t.deepEqual(merges.map((l) => l.split(' ')[1]), ['A01'], 'merged once, and not the failed well');
+  const parts0 = ['p0', 'p1', 'p2'].map((p) => readFileSync(join(s.out, 'A01', `part-${p}.txt`), 'utf8'));
+  t.is(readFileSync(join(s.out, 'A01', 'result.txt'), 'utf8'), parts0.join('\n'));
+
+  // Resume: B01's part p0 is recorded, so only p1 runs (now without the failure), then the merge.
+  const again = await runWells(['A01', 'B01', 'C01'], { ...job, options: { ...opts, failWells: [] } }, { records: s.records, workers: 2, parts, resume: true, progress: false });
+  t.deepEqual(again.skipped.sort(), ['A01', 'C01']);
+  t.deepEqual(again.done.map((d) => d.well), ['B01']);
+  t.deepEqual(again.parts, { done: 1, skipped: 1 });
+  t.is(readFileSync(s.log, 'utf8').split('\n').filter((l) => l.startsWith('start B01@p0')).length, 1, 'p0 was not rerun');
+  await t.throwsAsync(runWells(['A01'], { ...JOB, options: opts }, { records: s.records, parts: { A01: ['p0'] } }), { message: /for job\.merge/ });
+  rmSync(s.dir, { recursive: true, force: true });
+});
+
 test('bad options are rejected before any work', async (t) => {
   const s = scratch();
   await t.throwsAsync(runWells(['a'], JOB, { records: s.records, workers: 0 }), { message: 'Expected a positive integer for workers but received 0 (number)' });
