@@ -216,8 +216,8 @@ export class PixelQuantiles {
 }
 
 /**
- * Exact per-pixel q-quantile over a few equally sized images (numpy 'linear' interpolation
- * between order statistics). Memory: the images themselves.
+ * Exact per-pixel q-quantile over equally sized images (numpy 'linear' interpolation between
+ * order statistics). Memory: the images themselves.
  */
 export function exactQuantile(images: readonly Float32Array[], width: number, height: number, q: number): Plane<'float32'> {
   const n = images.length;
@@ -229,7 +229,8 @@ export function exactQuantile(images: readonly Float32Array[], width: number, he
   const v = new Float64Array(n);
   for (let i = 0; i < o.length; i++) {
     for (let j = 0; j < n; j++) v[j] = images[j][i];
-    sortSmall(v, n);
+    if (n <= 64) sortSmall(v, n);
+    else v.sort(); // thousands of thumbnails (flat-field background selection): O(n log n)
     o[i] = frac > 0 ? v[k] + frac * (v[k + 1] - v[k]) : v[k];
   }
   return out;

@@ -80,7 +80,7 @@ function fieldKind<P, R extends object>(spec: FieldKindSpec<P, R>): FieldStageKi
                 const planes = spec.planes(result);
                 for (const [what, pl] of Object.entries(planes)) await writeTiff(fieldPath(ctx.output, name, channel, what), pl, { compression: 'deflate' });
                 set.fields.set(channel, planes.field as Plane<'float32'>);
-                const info = Object.fromEntries(Object.entries(result).filter(([, v]) => typeof v === 'number'));
+                const info = Object.fromEntries(Object.entries(result).filter(([, v]) => typeof v === 'number' || typeof v === 'string'));
                 set.info.set(channel, info);
               }
               ctx.fields.set(name, set);
@@ -114,12 +114,24 @@ export const fluorescenceDust = fieldKind({
   apply: (tile, artifact) => subtractDust(tile, artifact),
 });
 
-/** Flat-field: per-pixel median of every tile of a channel, blurred (sigma H/16 fluorescence, H/32 transmitted), divided out. */
+/**
+ * Flat-field: per-pixel median of a channel's tiles, blurred (sigma H/16 fluorescence, H/32
+ * transmitted), divided out. `selectBackground` (default: fluorescence only) keeps the tiles
+ * whose ratio to the field is flat, rejecting tissue-covered ones (transforms/flat_field.ts);
+ * `images` and `rejected` per channel go to OUT/fields/<stage>.json.
+ */
 export const flatField = fieldKind({
   id: 'isl:transform:flat_field:v1',
-  params: z.object({ sigma: z.number().positive().optional(), minImages: z.number().int().min(1).default(2), clip: Clip }).strict(),
+  params: z.object({
+    sigma: z.number().positive().optional(),
+    minImages: z.number().int().min(1).default(2),
+    clip: Clip,
+    selectBackground: z.enum(['fluorescence', 'all', 'none']).default('fluorescence'),
+    minSeparation: z.number().min(1).default(1.5),
+  }).strict(),
   appliesTo: () => 'all',
-  estimator: (p, _ctx, modality) => new FlatFieldEstimator({ modality, sigma: p.sigma, minImages: p.minImages }),
+  estimator: (p, _ctx, modality) =>
+    new FlatFieldEstimator({ modality, sigma: p.sigma, minImages: p.minImages, selectBackground: p.selectBackground === 'all' || p.selectBackground === modality, minSeparation: p.minSeparation }),
   planes: (r) => ({ field: r.field }),
   apply: (tile, field, p) => correctFlatField(tile, field, { clip: p.clip }),
 });

@@ -67,7 +67,9 @@ test.serial('training run: canonical wells, fields, stitch reports, QC, shards D
   const ff = await readPlane(join(out, 'fields', 'flat_field_DAPI_field.tif'));
   t.is(ff.dtype, 'float32');
   const fieldsInfo = JSON.parse(await readFile(join(out, 'fields', 'flat_field.json'), 'utf8'));
-  t.is(fieldsInfo.channels.DAPI.images, 2 * 9 * 5, 'flat-field used every DAPI tile of both wells');
+  t.is(fieldsInfo.channels.DAPI.images + fieldsInfo.channels.DAPI.rejected, 2 * 9 * 5, 'flat-field saw every DAPI tile of both wells');
+  t.is(fieldsInfo.channels.DAPI.selection, 'background', 'fluorescence tiles are selected by default');
+  t.is(fieldsInfo.channels.PHASE_CONTRAST?.selection ?? 'all', 'all');
 
   // QC with reasons; both synthetic wells pass.
   const qc = JSON.parse(await readFile(join(out, 'qc', 'qc.json'), 'utf8'));

@@ -20,7 +20,9 @@ test('recovers a known vignette from tiles of random cells: r >= 0.99, mean rela
   const est = new FlatFieldEstimator({ modality: 'fluorescence' });
   for (const d of raw) t.true(est.add(plane('float32', W, H, d)));
   const ff = est.finish();
-  t.is(ff.images, 40);
+  t.is(ff.selection, 'background', 'fluorescence selects background tiles by default');
+  t.is(ff.images, 40, 'random cells everywhere: no tile stands out, none rejected');
+  t.is(ff.rejected, 0);
   t.is(ff.skipped, 0);
   t.is(ff.sigma, H / 16);
   const r = pearson(ff.field.data, truth);
@@ -40,6 +42,50 @@ test('recovers a known vignette from tiles of random cells: r >= 0.99, mean rela
   }
   t.log(`tile RMSE vs clean: ${before.toFixed(1)} uncorrected -> ${after.toFixed(1)} corrected (counts; read noise 10)`);
   t.true(after < before / 3, `${before} -> ${after}`);
+});
+
+/** Tiles where tissue covers the left part (sharp border, textured): not objects at random positions. */
+function tissueTiles(n: number, seed: number, truth: Float32Array) {
+  const r = rng(seed);
+  return Array.from({ length: n }, () => {
+    const c = cells(r, W, H, 300, 10, 1500);
+    const edge = r.range(0.3, 0.7) * W;
+    for (let y = 0; y < H; y++) for (let x = 0; x < edge; x++) c[y * W + x] += 2500 + 1500 * Math.sin(x / 7 + r.range(0, 0.3)) * Math.cos(y / 11);
+    return noisy(r, Float32Array.from(c, (v, i) => v * truth[i]), 10);
+  });
+}
+
+test('background selection rejects tissue-covered tiles; the field stays within r >= 0.99, error <= 2%', (t) => {
+  const { truth, raw } = tiles(16, 4);
+  const tissue = tissueTiles(24, 5, truth); // the majority: the lower quartile is still background
+  const sel = new FlatFieldEstimator({ modality: 'fluorescence' });
+  const plain = new FlatFieldEstimator({ modality: 'fluorescence', selectBackground: false });
+  for (const d of [...tissue.slice(0, 12), ...raw, ...tissue.slice(12)]) sel.add(plane('float32', W, H, d)), plain.add(plane('float32', W, H, d));
+  const a = sel.finish();
+  const b = plain.finish();
+  const r = pearson(a.field.data, truth);
+  const mre = meanRelError(a.field.data, truth);
+  t.log(`selected ${a.images} of 40 (${a.rejected} rejected): r = ${r.toFixed(4)}, mean relative error ${(100 * mre).toFixed(2)}%; every tile: r = ${pearson(b.field.data, truth).toFixed(4)}, ${(100 * meanRelError(b.field.data, truth)).toFixed(2)}%`);
+  t.is(a.selection, 'background');
+  t.is(a.images + a.rejected, 40);
+  t.true(a.rejected >= 20 && a.images >= 16, `${a.images} kept`);
+  t.true(r >= 0.99, `r ${r}`);
+  t.true(mre <= 0.02, `mre ${mre}`);
+  t.true(pearson(b.field.data, truth) < r);
+  t.is(b.selection, 'all');
+  t.is(b.rejected, 0);
+});
+
+test('background selection that keeps fewer than minImages falls back to every usable tile, and says so', (t) => {
+  const { truth, raw } = tiles(1, 6);
+  const est = new FlatFieldEstimator({ modality: 'fluorescence' });
+  for (const d of [raw[0], ...tissueTiles(2, 7, truth)]) est.add(plane('float32', W, H, d));
+  const ff = est.finish();
+  t.is(ff.selection, 'fallback-all');
+  t.is(ff.images, 3);
+  t.is(ff.rejected, 0);
+  t.throws(() => new FlatFieldEstimator({ modality: 'fluorescence', minSeparation: 0.5 }), { message: /Expected a finite number >= 1 for minSeparation but received 0.5/ });
+  t.throws(() => new FlatFieldEstimator({ modality: 'fluorescence', selectBackground: 'yes' as unknown as boolean }), { message: /Expected true or false for selectBackground/ });
 });
 
 test('transmitted modality blurs with H/32; sigma can be overridden', (t) => {
