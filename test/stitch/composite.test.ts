@@ -96,3 +96,30 @@ test('compositePlane rejects missing, duplicate, unknown and mis-sized tiles', a
   await t.throwsAsync(compositePlane({ ...layout, ramp: { x: 0, y: 4 } }, src), { message: /ramp widths >= 1 px/ });
   await t.throwsAsync(compositePlane(layout, src, plane('float32', 5, 5)), { message: /Expected a float32 canvas of .* for into but received "float32 5x5"/ });
 });
+
+test('bad input through the whole stitch: a missing grid slot stays empty (0) on the canvas, a single-tile well is the tile itself', async (t) => {
+  const { tiles, tex, cw } = cut();
+  const present = tiles.filter((s) => !(s.row === 1 && s.col === 1));
+  const rep = stitchWell(present.map((s) => ({ tileRow: s.row, tileCol: s.col, plane: s.plane })), { overlap: 24, searchRadius: 6, rows: 2, cols: 3 });
+  t.deepEqual(rep.missing, [{ row: 1, col: 1 }]);
+  const layout = layoutOf(rep);
+  t.is(layout.tiles.length, 5);
+  const out = await compositePlane(layout, (row, col) => present.find((s) => s.row === row && s.col === col)!.plane);
+  const ox = Math.min(...present.map((s) => s.x)), oy = Math.min(...present.map((s) => s.y));
+  let gap = 0, worst = 0;
+  for (let y = 0; y < out.height; y++)
+    for (let x = 0; x < out.width; x++) {
+      const inside = layout.tiles.some((lt) => x >= lt.x && x < lt.x + 96 && y >= lt.y && y < lt.y + 96);
+      if (!inside) {
+        gap++;
+        t.is(out.data[y * out.width + x], 0);
+      } else worst = Math.max(worst, Math.abs(out.data[y * out.width + x] - tex[(y + oy) * cw + x + ox]));
+    }
+  t.true(gap > 40 * 40, `uncovered px ${gap}`);
+  t.true(worst < 1e-3, `worst ${worst}`);
+  // A single-tile well: position (0, 0), a canvas of the tile's size equal to the tile.
+  const one = stitchWell([{ tileRow: 0, tileCol: 0, plane: tiles[0].plane }]);
+  const single = await compositePlane(layoutOf(one), () => tiles[0].plane);
+  t.deepEqual([single.width, single.height], [96, 96]);
+  t.deepEqual(single.data, tiles[0].plane.data);
+});
