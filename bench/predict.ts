@@ -1,9 +1,9 @@
 /**
- * Prediction speed: `npm run bench -- predict [--parts fast,exact,flops,workers,queue,torch] [--tile 520]`
+ * Prediction speed: `npm run bench -- predict [--parts fast,exact,flops,workers,queue,torch] [--tile 520] [--size 1024]`
  *
  * - fast / exact: the paper network with 9 label heads (seeded random weights: speed does not
  *   depend on the values) on one 1024x1024 image with 13 z-planes; wall time of predictStack on
- *   2 threads. Targets: fast <= 60 s, exact <= 5x fast.
+ *   2 threads. Targets: fast <= 60 s, exact <= 5x fast. `--size 128` is a quick smoke run.
  * - flops: achieved GFLOP/s of those passes (FLOPs = 2 x the plan's conv MACs at the pass input
  *   size) against the machine's FP32 peak (~157 GFLOP/s for 2 cores at nominal clock, FACTS.md).
  * - workers: many small wells (16 wells of 256x256, `small` config) through pipelines/predict with
@@ -11,6 +11,10 @@
  * - queue: the same wells through BullMQ with two `runners/worker.ts` processes vs 2 local workers
  *   (target within 15%). Needs redis-server.
  * - torch: ../shared/tools/isl_torch_ref.py --out 1024 (PyTorch 1.13, 2 threads) as the reference.
+ * - agreement (not in the default set): `--parts agreement --model DIR --input WELLS [--tile PX]`
+ *   predicts every well of WELLS with a trained model in fast and exact mode and prints, per
+ *   label, Pearson r between the two median images (raw, before normalization), their max |diff|,
+ *   and each mode's r against the true label when the well has it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,11 +29,14 @@ import { plane, zStack, type ZStack } from '../io/image.ts';
 import { writeCanonicalWell } from '../io/canonical.ts';
 import { buildPlan, paper, small, withHeads, type ModelConfig } from '../model/plan.ts';
 import { initialValues } from '../model/network.ts';
-import { createInferenceModel, predictStack, closeInferenceModel, passMacs } from '../model/onnx/infer.ts';
+import { createInferenceModel, predictStack, closeInferenceModel, passMacs, tiling } from '../model/onnx/infer.ts';
+import { readModelDir } from '../model/onnx/model_dir.ts';
+import { readCanonicalWell } from '../io/canonical.ts';
+import { pearson } from '../transforms/evaluate/pearson.ts';
 import { writeModelDir } from '../model/onnx/model_dir.ts';
 import { predict } from '../pipelines/predict.ts';
 import { runWells } from '../runners/run.ts';
-import { listWells } from '../pipelines/predict.ts';
+import { listWells, splitWellId } from '../pipelines/predict.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -59,7 +66,8 @@ const load = () => (spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).st
 if (parts.has('fast') || parts.has('exact') || parts.has('flops')) {
   const config = withHeads(paper, { autoencoding: 0, labels: LABELS });
   const model = await createInferenceModel(config, weightsOf(config, 1), { statistics: ['median'], threads: 2 });
-  let stack = syntheticStack(1024, 1024, 13, 2);
+  const size = Number(arg('size', '1024'));
+  let stack = syntheticStack(size, size, 13, 2);
   const passSizes: number[] = [];
   let cpu = 0;
   const run = async (mode: 'fast' | 'exact') => {
@@ -71,16 +79,15 @@ if (parts.has('fast') || parts.has('exact') || parts.has('flops')) {
     cpu = (c.user + c.system) / 1e6;
     return (performance.now() - t0) / 1000;
   };
-  // Pass input side for this tile setting: outputWindow + k * stride + 2 * margin, as infer.ts picks it.
-  const out = Math.min(8 + 16 * Math.ceil((1024 - 8) / 16), 8 + 16 * Math.ceil((tile - 8) / 16));
-  const L = out + 2 * model.margin;
+  // Pass input side for this tile setting, as infer.ts picks it (square image: same on both axes).
+  const L = tiling(config, size, size, tile).rows.out + 2 * model.margin;
   const flopsPerPass = 2 * passMacs(buildPlan(config), L);
   const loadBefore = load();
   const fast = await run('fast');
   const fastPasses = passSizes.length;
   const fastFlops = fastPasses * flopsPerPass;
   const fastCpu = cpu;
-  report('predict.fast.paper.1024.9labels', fast, 60, { target: '<= 60 s (ref_s is the target)', cpu_s: +fastCpu.toFixed(1), idle_2core_estimate_s: +(fastCpu / 2).toFixed(1), passes: fastPasses, pass_input_px: L, tile, load: loadBefore, rss_gb: +(process.memoryUsage().rss / 1e9).toFixed(2) });
+  report(`predict.fast.paper.${size}.9labels`, fast, 60, { target: '<= 60 s (ref_s is the target)', cpu_s: +fastCpu.toFixed(1), idle_2core_estimate_s: +(fastCpu / 2).toFixed(1), passes: fastPasses, pass_input_px: L, tile, load: loadBefore, rss_gb: +(process.memoryUsage().rss / 1e9).toFixed(2) });
   report('predict.flops.fast', fast, fastFlops / (PEAK * 1e9), {
     gflop: +(fastFlops / 1e9).toFixed(1),
     gflops: +(fastFlops / 1e9 / fast).toFixed(1),
@@ -92,10 +99,10 @@ if (parts.has('fast') || parts.has('exact') || parts.has('flops')) {
   });
   if (parts.has('exact')) {
     // --exact-size 512 compares both modes on a smaller image when the machine is busy (same tile logic).
-    const side = Number(arg('exact-size', '1024'));
+    const side = Number(arg('exact-size', String(size)));
     let fastRef = fast;
     let fastRefCpu = fastCpu;
-    if (side !== 1024) {
+    if (side !== size) {
       stack = syntheticStack(side, side, 13, 2);
       fastRef = await run('fast');
       fastRefCpu = cpu;
@@ -171,4 +178,51 @@ if (parts.has('torch')) {
     await closeInferenceModel(model);
     report(`predict.vs_torch.paper.pass${L}.9heads`, ours, Number(m[2]), { ours_cpu_s: +((c.user + c.system) / 1e6).toFixed(1), note: 'one fully convolutional pass, 2 threads each; ours includes median statistics', torch_total_s: +((t1 - t0) / 1000).toFixed(1), load: load() });
   }
+}
+
+if (parts.has('agreement')) {
+  const modelDir = arg('model', '');
+  const input = arg('input', '');
+  if (!modelDir || !input) throw new Error('--parts agreement needs --model DIR (a trained model) and --input WELLS (canonical wells)');
+  const { config, weights } = await readModelDir(modelDir);
+  const model = await createInferenceModel(config, weights, { statistics: ['median'], threads: 2 });
+  for (const id of listWells(input)) {
+    const [dir, name] = splitWellId(id);
+    const well = await readCanonicalWell(dir, { well: name });
+    const t = tiling(config, well.width, well.height, tile);
+    const run = async (mode: 'fast' | 'exact') => {
+      let passes = 0;
+      const c0 = process.cpuUsage();
+      const pred = await predictStack(model, well.transmitted.stack, { mode, tile, onPass: () => passes++ });
+      const c = process.cpuUsage(c0);
+      return { pred, passes, cpu_s: +((c.user + c.system) / 1e6).toFixed(1) };
+    };
+    const fast = await run('fast');
+    const exact = await run('exact');
+    const round = (x: number) => (Number.isNaN(x) ? null : +x.toFixed(6));
+    const labels = Object.fromEntries(
+      model.heads.map((h) => {
+        const f = fast.pred.get(h)!.get('median')!;
+        const e = exact.pred.get(h)!.get('median')!;
+        const truth = well.labels.get(h)?.data as Float32Array | undefined;
+        let maxDiff = 0;
+        for (let i = 0; i < f.length; i++) maxDiff = Math.max(maxDiff, Math.abs(f[i] - e[i]));
+        return [h, { r_fast_exact: round(pearson(f, e)), max_abs_diff: maxDiff, ...(truth ? { r_fast_truth: round(pearson(f, truth)), r_exact_truth: round(pearson(e, truth)) } : {}) }];
+      }),
+    );
+    console.log(
+      JSON.stringify({
+        name: `predict.agreement.${config.name}.${well.well}`,
+        model: modelDir,
+        size: `${well.width}x${well.height}`,
+        phases_per_axis: t.exactPhases.length,
+        note: t.exactPhases.length === 1 ? `output window ${config.outputWindow} is a multiple of the network stride ${t.stride}: every patch is on the pass grid, so exact mode runs the same passes as fast mode` : undefined,
+        passes: { fast: fast.passes, exact: exact.passes },
+        cpu_s: { fast: fast.cpu_s, exact: exact.cpu_s },
+        labels,
+        load: load(),
+      }),
+    );
+  }
+  await closeInferenceModel(model);
 }

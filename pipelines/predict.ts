@@ -170,8 +170,8 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   return summary;
 }
 
-/** Separates a folder and a well name in a job's well id: the folder, and the well name when given. */
-function splitWellId(wellId: string): [string, string | undefined] {
+/** Separates a folder and a well name in a well id of {@link listWells}: the folder, and the well name when given. */
+export function splitWellId(wellId: string): [string, string | undefined] {
   const cut = wellId.lastIndexOf(WELL_SEP);
   return cut > 0 ? [wellId.slice(0, cut), wellId.slice(cut + 1)] : [wellId, undefined];
 }

@@ -134,8 +134,8 @@ export interface AxisTiles {
 function axisTiles(n: number, maxOut: number, ow: number, stride: number): AxisTiles {
   const l = (stride * ow) / gcd(stride, ow);
   const outFor = (need: number) => ow + stride * Math.max(0, Math.ceil((need - ow) / stride));
-  // Smallest pass covering the whole axis, capped at maxOut, but at least one lcm-block of kept rows.
-  let out = Math.min(outFor(n), outFor(maxOut));
+  // Smallest pass whose kept rows (whole lcm-blocks) cover the axis, capped at maxOut, but at least one lcm-block.
+  let out = Math.min(outFor(Math.ceil(n / l) * l), outFor(maxOut));
   let keep = Math.floor(out / l) * l;
   if (keep === 0) {
     out = outFor(l);
