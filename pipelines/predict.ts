@@ -202,6 +202,10 @@ function parseBlockId(id: string): Rect {
 /** Header of a block file (OUT/.blocks/<well>/<block>.f32): JSON, then the maps as float32, heads x statistics. */
 interface BlockHeader {
   block: Rect;
+  /** What produced the maps: a resumed run must not mix blocks of other settings. */
+  model: string;
+  mode: 'fast' | 'exact';
+  tile: number;
   image: { width: number; height: number };
   heads: string[];
   statistics: Statistic[];
@@ -269,6 +273,9 @@ async function predictBlock(wellId: string, o: JobOptions, ctx: JobContext, bloc
   const tPredict = Date.now();
   const header: BlockHeader = {
     block,
+    model: o.model,
+    mode: o.mode,
+    tile: o.tile,
     image: { width: head.width, height: head.height },
     heads: [...pred.keys()],
     statistics: [...model.statistics],
@@ -315,6 +322,7 @@ export async function mergeWellJob(wellId: string, options: Json, ctx: JobContex
     const h = JSON.parse(bytes.subarray(4, start).toString()) as BlockHeader;
     const b = parseBlockId(part);
     if (h.image.width !== width || h.image.height !== height || blockId(h.block) !== part) throw badInput(path, `block ${part} was predicted for a ${h.image.width}x${h.image.height} well, not this ${width}x${height} one`, head.well);
+    if (h.model !== o.model || h.mode !== o.mode || h.tile !== o.tile) throw badInput(path, `block ${part} was predicted with other settings (${h.mode} mode, tile ${h.tile}, model ${h.model}); rerun without --resume`, head.well);
     if (first && (h.heads.join() !== first.heads.join() || h.statistics.join() !== first.statistics.join())) throw badInput(path, `block ${part} holds other labels or statistics than block ${blockId(first.block)}`, head.well);
     first ??= h;
     pred ??= new Map(h.heads.map((l) => [l, new Map(h.statistics.map((s) => [s, new Float32Array(width * height)]))]));
