@@ -7,12 +7,14 @@
  *      transmitted dust), stream every tile of the dump through the stages before it and into its
  *      estimator; save the field under OUT/fields/ (skipped on --resume when already saved)
  *   2. per well (runners/: worker threads, or BullMQ with --queue): the whole graph on that well's
- *      tiles, ending in OUT/wells/<well>/ and a completion record OUT/records/<well>.json
+ *      tiles, ending in OUT/wells/<well>/ and a completion record OUT/records/<well>.json. The
+ *      salt-and-pepper median of each fluorescence plane is computed once: the first pass stores
+ *      it under OUT/cache/, later passes read it; OUT/cache is removed after this step
  *   3. QC report (OUT/qc/), shards of the wells that passed (OUT/shards/), OUT/run.json
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -203,6 +205,9 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
     progress: opts.progress === false ? false : undefined,
   });
   for (const f of run.failed) failed.set(f.well, f.error);
+  // Denoised planes cached by salt_and_pepper for the later passes (stages/salt_and_pepper.ts):
+  // no longer needed; a --resume of failed wells recomputes what it needs.
+  await rm(join(output, 'cache'), { recursive: true, force: true });
   const results = new Map<string, Record<string, unknown>>();
   for (const d of run.done) results.set(d.well, d.result as Record<string, unknown>);
   for (const w of run.skipped) {

@@ -5,7 +5,8 @@
 import { registry, type StageKind } from '../graph.ts';
 import { readTiles } from './read_tiles.ts';
 import { readCanonical } from './canonical.ts';
-import { saltAndPepper, downscale } from './tile_stages.ts';
+import { downscale } from './tile_stages.ts';
+import { saltAndPepper } from './salt_and_pepper.ts';
 import { fluorescenceDust, flatField, transmittedDust, type FieldStageKind } from './fields.ts';
 import { stitch } from './stitch.ts';
 import { projectLabels, normalizeWell, writeWell } from './well_stages.ts';

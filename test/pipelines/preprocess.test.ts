@@ -9,7 +9,7 @@ import { cachedDump } from '../../fixtures/truth.ts';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { readPlane } from '../../io/read.ts';
 import { readShardMeta, readPatches } from '../../io/shards/reader.ts';
-import { preprocess } from '../../pipelines/preprocess.ts';
+import { DEFAULT_GRAPH, preprocess } from '../../pipelines/preprocess.ts';
 import { runGraph } from '../../pipelines/graph.ts';
 import { PREPROCESS_REGISTRY, newContext } from '../../pipelines/stages/index.ts';
 import { readDump } from '../../io/manifest.ts';
@@ -113,16 +113,45 @@ test.serial('kill -9 mid-run leaves no corrupt file; --resume finishes with the 
   while (!existsSync(join(out, 'records', 'A1.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   child.kill('SIGKILL');
   await exited;
+  // The denoised planes cached by the estimation passes survive the kill; the resumed run uses them.
+  t.true(existsSync(join(out, 'cache', 'salt_and_pepper')), 'salt-and-pepper cache left for the resume');
   // Whatever was left decodes: every image under wells/ is whole (temp files are the only partial ones).
   const wellFiles = existsSync(join(out, 'wells')) ? (await readdir(join(out, 'wells'), { recursive: true })).map(String).filter((f) => f.endsWith('.png')) : [];
   for (const f of wellFiles) await t.notThrowsAsync(readPlane(join(out, 'wells', f)), f);
   const s = await preprocess({ input: dump, output: out, workers: 1, resume: true, progress: false, shards: false });
   t.deepEqual(s.wells.failed, []);
   t.true(s.wells.skipped.includes('A1'));
+  t.false(existsSync(join(out, 'cache')), 'cache removed when the run completes');
   const clean = join(root, 'out', 'wells', 'A2');
   for (const f of (await readdir(clean)).filter((x) => x.endsWith('.png'))) {
     t.true((await readFile(join(out, 'wells', 'A2', f))).equals(await readFile(join(clean, f))), `A2 ${f} identical`);
   }
+});
+
+test.serial('salt-and-pepper cache: wells, fields and stitch reports byte-identical to a run that recomputes every median', async (t) => {
+  const graphText = (await readFile(DEFAULT_GRAPH, 'utf8')).replace('cache: true', 'cache: false');
+  t.true(graphText.includes('cache: false'));
+  const graph = join(root, 'uncached.yaml');
+  await writeFile(graph, graphText);
+  const cached = join(root, 'cached');
+  const uncached = join(root, 'uncached');
+  await preprocess({ input: dump, output: cached, workers: 2, progress: false, shards: false });
+  await preprocess({ input: dump, output: uncached, graph, workers: 2, progress: false, shards: false });
+  t.false(existsSync(join(cached, 'cache')), 'OUT/cache removed at the end');
+  t.false(existsSync(join(uncached, 'cache')));
+  let n = 0;
+  for (const dir of ['wells', 'fields', 'stitch']) {
+    const files = (await readdir(join(cached, dir), { recursive: true })).map(String).sort();
+    t.deepEqual((await readdir(join(uncached, dir), { recursive: true })).map(String).sort(), files);
+    for (const f of files) {
+      if ((await stat(join(cached, dir, f))).isDirectory()) continue;
+      t.true((await readFile(join(cached, dir, f))).equals(await readFile(join(uncached, dir, f))), `${dir}/${f} identical`);
+      n++;
+    }
+  }
+  const secs = async (o: string) => JSON.parse(await readFile(join(o, 'run.json'), 'utf8')).timings_s.salt_and_pepper as number;
+  t.log(`${n} files identical; salt_and_pepper stage seconds: ${await secs(cached)} cached, ${await secs(uncached)} recomputed in every pass`);
+  t.true(n > 20);
 });
 
 test.serial('one corrupt tile fails its well only; the CLI exits 1 naming the file', async (t) => {
