@@ -167,6 +167,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
     await Promise.all(parts[id].map((p) => rm(recordPath(partRecords(records), partKey(id, p)), { force: true })));
   }
   await rmdir(join(o.output, '.blocks')).catch(() => undefined);
+  await rmdir(partRecords(records)).catch(() => undefined);
   return summary;
 }
 
