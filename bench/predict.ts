@@ -11,13 +11,16 @@
  * - queue: the same wells through BullMQ with two `runners/worker.ts` processes vs 2 local workers
  *   (target within 15%). Needs redis-server.
  * - torch: ../shared/tools/isl_torch_ref.py --out 1024 (PyTorch 1.13, 2 threads) as the reference.
+ * - blocks (not in the default set): one large well (`--block-well 1536` px, `small` config, 3
+ *   labels) as one job (2 threads) vs split into blocks (`--block-size 512`) on 2 local workers;
+ *   checks the outputs are identical.
  * - agreement (not in the default set): `--parts agreement --model DIR --input WELLS [--tile PX]`
  *   predicts every well of WELLS with a trained model in fast and exact mode and prints, per
  *   label, Pearson r between the two median images (raw, before normalization), their max |diff|,
  *   and each mode's r against the true label when the well has it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,24 +116,30 @@ if (parts.has('fast') || parts.has('exact') || parts.has('flops')) {
   await closeInferenceModel(model);
 }
 
+/** Wall seconds of a run that must not fail. */
+async function timeRun(name: string, f: () => Promise<{ failed: unknown[] }>): Promise<number> {
+  const t0 = performance.now();
+  const r = await f();
+  if (r.failed.length) throw new Error(`${name}: ${JSON.stringify(r.failed)}`);
+  return (performance.now() - t0) / 1000;
+}
+
+/** A canonical well of synthetic planes. */
+async function writeSyntheticWell(dir: string, name: string, side: number, seed: number): Promise<void> {
+  const stack = syntheticStack(side, side, 5, seed);
+  const n = side * side;
+  const planes = Array.from({ length: stack.depth }, (_, z) => plane('float32', side, side, stack.data.slice(z * n, (z + 1) * n)));
+  await writeCanonicalWell(join(dir, name), { well: name, width: side, height: side, transmitted: { channel: 'BRIGHTFIELD', stack: zStack(planes) }, labels: new Map() });
+}
+
 if (parts.has('workers') || parts.has('queue')) {
   const dir = mkdtempSync(join(tmpdir(), 'isl-bench-predict-'));
   try {
     const config = withHeads(small, { autoencoding: 0, labels: LABELS.slice(0, 3) });
     await writeModelDir(join(dir, 'model'), config, weightsOf(config, 3));
     const nWells = Number(arg('wells', '16'));
-    for (let i = 0; i < nWells; i++) {
-      const stack = syntheticStack(256, 256, 5, 10 + i);
-      const planes = Array.from({ length: stack.depth }, (_, z) => plane('float32', 256, 256, stack.data.slice(z * 65536, (z + 1) * 65536)));
-      await writeCanonicalWell(join(dir, 'wells', `W${String(i).padStart(2, '0')}`), { well: `W${String(i).padStart(2, '0')}`, width: 256, height: 256, transmitted: { channel: 'BRIGHTFIELD', stack: zStack(planes) }, labels: new Map() });
-    }
+    for (let i = 0; i < nWells; i++) await writeSyntheticWell(join(dir, 'wells'), `W${String(i).padStart(2, '0')}`, 256, 10 + i);
     const base = { model: join(dir, 'model'), input: join(dir, 'wells'), stats: ['median' as const], progress: false };
-    const timeRun = async (name: string, f: () => Promise<{ failed: unknown[] }>) => {
-      const t0 = performance.now();
-      const r = await f();
-      if (r.failed.length) throw new Error(`${name}: ${JSON.stringify(r.failed)}`);
-      return (performance.now() - t0) / 1000;
-    };
     const one = await timeRun('1 worker', () => predict({ ...base, output: join(dir, 'o1'), workers: 1 }));
     const two = await timeRun('2 workers', () => predict({ ...base, output: join(dir, 'o2'), workers: 2 }));
     report(`predict.workers.2_vs_1.small.${nWells}x256`, two, one, { speedup: +(one / two).toFixed(2), target: 'speedup >= 1.8', wells: nWells, load: load() });
@@ -225,4 +234,28 @@ if (parts.has('agreement')) {
     );
   }
   await closeInferenceModel(model);
+}
+
+if (parts.has('blocks')) {
+  const dir = mkdtempSync(join(tmpdir(), 'isl-bench-blocks-'));
+  try {
+    const side = Number(arg('block-well', '1536'));
+    const blockSize = Number(arg('block-size', '512'));
+    const config = withHeads(small, { autoencoding: 0, labels: LABELS.slice(0, 3) });
+    await writeModelDir(join(dir, 'model'), config, weightsOf(config, 3));
+    await writeSyntheticWell(join(dir, 'wells'), 'W00', side, 4);
+    const base = { model: join(dir, 'model'), input: join(dir, 'wells'), stats: ['median' as const], tile, progress: false };
+    const whole = await timeRun('whole', () => predict({ ...base, output: join(dir, 'whole'), blockSize: 0 }));
+    let blocks = 0;
+    const split = await timeRun('blocks', async () => {
+      const r = await predict({ ...base, output: join(dir, 'split'), blockSize, workers: 2 });
+      blocks = r.parts.done;
+      return r;
+    });
+    const files = readdirSync(join(dir, 'whole', 'W00')).filter((f) => f !== 'prediction.json');
+    const identical = files.every((f) => readFileSync(join(dir, 'whole', 'W00', f)).equals(readFileSync(join(dir, 'split', 'W00', f))));
+    report(`predict.blocks.small.${side}`, split, whole, { blocks, block_size: blockSize, identical_outputs: identical, note: 'ours_s: 2 workers on blocks; ref_s: one whole-well job on 2 threads', load: load() });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
