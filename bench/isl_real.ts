@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- isl_real [--minutes M] [--split-row Y] [--window PX] [--out DIR]`
+ * `npm run bench -- isl_real [--minutes M] [--split-row Y] [--window PX] [--threads N] [--out DIR]`
  *
  * The model on real data: ../shared/data/isl-condition-b-top (a published, already canonical
  * Condition B well: 13 phase-contrast z-planes + DAPI/MAP2/NFH, 1024 x 640 px). Its rows above
@@ -31,6 +31,8 @@ const { values: a } = parseArgs({
     window: { type: 'string', default: '86' },
     patches: { type: 'string', default: '3000' },
     lr: { type: 'string', default: '1e-3' },
+    // 1 keeps a step fast on a busy machine (2 ONNX Runtime threads wait for each other per op).
+    threads: { type: 'string', default: '2' },
     out: { type: 'string', default: 'tmp/isl_real' },
   },
 });
@@ -73,7 +75,7 @@ const config = withZSlots(configByName('small'), well.transmitted.stack.depth);
 const model = join(out, 'model');
 const t0 = performance.now();
 const r = await train(
-  { config, out: model, steps: 1_000_000, batch: 16, lr: Number(a.lr), seed: 1, window, maxSeconds: Number(a.minutes) * 60, checkpointEvery: 100, jsonProgress: true, evaluate: false, resume: existsSync(join(model, 'model.json')) },
+  { config, out: model, steps: 1_000_000, batch: 16, lr: Number(a.lr), seed: 1, window, maxSeconds: Number(a.minutes) * 60, checkpointEvery: 100, threads: Number(a.threads), jsonProgress: true, evaluate: false, resume: existsSync(join(model, 'model.json')) },
   await shardSource(join(out, 'pre-train', 'shards'), 1),
 );
 const trainS = (performance.now() - t0) / 1000;
