@@ -286,7 +286,8 @@ function* registration(tiles: readonly GridSlot[], opts: StitchOptions): Generat
       j.off = pairOffset(wa, wb, { nominalDx: j.nominal.x, nominalDy: j.nominal.y, searchX: search.x, searchY: search.y, originA: j.win.a, originB: j.win.b });
     }
   }
-  // Null NCCs in a fixed order (near pairs by their later tile, far pairs as drawn), so the threshold does not depend on read order.
+  // Null NCCs in a fixed order: near pairs by their later tile, far pairs as drawn (the order of
+  // earlier versions, so reports stay byte-identical).
   const nullOrder = nulls.map((_, k) => k);
   if (near.length) nullOrder.sort((p, q) => Math.max(near[p].a, near[p].b) - Math.max(near[q].a, near[q].b) || p - q);
   const nullNcc = nullOrder.map((k) => nulls[k].off!).filter((o) => o.found).map((o) => o.ncc);
@@ -294,15 +295,16 @@ function* registration(tiles: readonly GridSlot[], opts: StitchOptions): Generat
     ? { threshold: opts.nccThreshold!, method: 'fixed', nullSamples: 0, nullMean: 0, nullSd: 0, nullMax: 0 }
     : nccThreshold(nullNcc);
 
+  const measured = pairs.map((p) => ({ a: p.a, b: p.b, axis: p.axis, off: p.off! }));
   const overlapArea = { x: overlap.x * H, y: overlap.y * W };
-  const trusted = pairs.map((p) => p.off!.found && p.off!.ncc >= trust.threshold);
+  const trusted = measured.map((p) => p.off.found && p.off.ncc >= trust.threshold);
   const linkOf: number[] = [];
   const links: Link[] = [];
-  pairs.forEach((p, k) => {
+  measured.forEach((p, k) => {
     if (!trusted[k]) return;
     linkOf[k] = links.length;
-    const frac = Math.min(1, p.off!.overlapPx / Math.max(1, overlapArea[p.axis]));
-    links.push({ a: p.a, b: p.b, dx: p.off!.dx, dy: p.off!.dy, nominalDx: p.off!.nominalDx, nominalDy: p.off!.nominalDy, weight: Math.max(1e-3, p.off!.ncc ** 2 * frac) });
+    const frac = Math.min(1, p.off.overlapPx / Math.max(1, overlapArea[p.axis]));
+    links.push({ a: p.a, b: p.b, dx: p.off.dx, dy: p.off.dy, nominalDx: p.off.nominalDx, nominalDy: p.off.nominalDy, weight: Math.max(1e-3, p.off.ncc ** 2 * frac) });
   });
   const sol = solvePositions(rows * cols, links, { stage, faultPx: opts.faultPx, dropFactor: opts.dropFactor, minDropPx: opts.minDropPx });
 
@@ -326,19 +328,19 @@ function* registration(tiles: readonly GridSlot[], opts: StitchOptions): Generat
       ...(t.path ? { path: t.path } : {}),
     });
   });
-  const pairReports: PairReport[] = pairs.map((p, k) => ({
+  const pairReports: PairReport[] = measured.map((p, k) => ({
     a: rc(p.a),
     b: rc(p.b),
     axis: p.axis,
-    nominalDx: p.off!.nominalDx,
-    nominalDy: p.off!.nominalDy,
-    dx: p.off!.dx,
-    dy: p.off!.dy,
-    ncc: p.off!.ncc,
-    overlapPx: p.off!.overlapPx,
+    nominalDx: p.off.nominalDx,
+    nominalDy: p.off.nominalDy,
+    dx: p.off.dx,
+    dy: p.off.dy,
+    ncc: p.off.ncc,
+    overlapPx: p.off.overlapPx,
     trusted: trusted[k],
     used: trusted[k] && sol.kept[linkOf[k]],
-    residualPx: Math.hypot(pos[p.b]!.x - pos[p.a]!.x - p.off!.dx, pos[p.b]!.y - pos[p.a]!.y - p.off!.dy),
+    residualPx: Math.hypot(pos[p.b]!.x - pos[p.a]!.x - p.off.dx, pos[p.b]!.y - pos[p.a]!.y - p.off.dy),
   }));
   return {
     well,
