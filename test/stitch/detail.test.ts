@@ -24,3 +24,17 @@ test('detail subtracts the (border-shrunk) box mean, and removes vignetting-like
   for (let y = 5; y < 35; y++) for (let x = 5; x < 35; x++) t.true(Math.abs(dr.data[y * 40 + x]) < 1e-3);
   t.throws(() => detail(p, 0), { message: /Expected a box radius in px \(integer >= 1\) for highPass but received 0/ });
 });
+
+test('detail with reused work buffers gives the same image as without', (t) => {
+  const w = 41, h = 29;
+  const a = plane('float32', w, h, Float32Array.from({ length: w * h }, (_, i) => Math.sin(i * 0.31) * 50 + (i % 7) * 3));
+  const b = plane('float32', w, h, Float32Array.from({ length: w * h }, (_, i) => Math.cos(i * 0.17) * 80 + i * 0.5));
+  const work = { t: new Float32Array(w * h), s: new Float32Array(w * h), out: new Float32Array(w * h) };
+  for (const p of [a, b, a]) {
+    const fresh = detail(p, 6, 1, 4);
+    const reused = detail(p, 6, 1, 4, work);
+    t.is(reused.data, work.out);
+    t.deepEqual(reused.data, fresh.data);
+  }
+  t.throws(() => detail(a, 6, 1, 4, { ...work, s: new Float32Array(3) }), { message: /for work/ });
+});

@@ -33,6 +33,13 @@ function boxCols(src: Float32Array, dst: Float32Array, w: number, h: number, r: 
   }
 }
 
+/** Scratch buffers for `detail`, each of the plane's pixel count. */
+export interface DetailWork {
+  readonly t: Float32Array;
+  readonly s: Float32Array;
+  readonly out: Float32Array;
+}
+
 /**
  * Band-pass detail image: boxMean(p, smooth) - boxMean(p, radius), boxes of (2r + 1)^2 px. The
  * small box (smooth >= 1) averages away pixel noise, which is independent between exposures and
@@ -44,21 +51,24 @@ function boxCols(src: Float32Array, dst: Float32Array, w: number, h: number, r: 
  * @param radius large box half-width in px (integer >= 1)
  * @param smooth small box half-width in px (integer, 0 <= smooth < radius; default 0)
  * @param clip robust standard deviations to clip at (default 0: no clipping)
+ * @param work optional buffers of p's size reused across calls (a loop over tiles then makes no
+ *   garbage); the result's data is then `work.out`, overwritten by the next call
  * @throws IslError BAD_OPTION for radii or clip out of range
  */
-export function detail(p: Plane<'float32'>, radius: number, smooth = 0, clip = 0): Plane<'float32'> {
+export function detail(p: Plane<'float32'>, radius: number, smooth = 0, clip = 0, work?: DetailWork): Plane<'float32'> {
   if (!Number.isInteger(radius) || radius < 1) throw badOption('highPass', 'a box radius in px (integer >= 1)', radius);
   if (!Number.isInteger(smooth) || smooth < 0 || smooth >= radius) throw badOption('smooth', `a box radius in px (integer >= 0 and < highPass ${radius})`, smooth);
   if (!(clip >= 0)) throw badOption('clip', 'a number of standard deviations >= 0', clip);
   const { width: w, height: h } = p;
-  const t = new Float32Array(w * h);
-  const m = new Float32Array(w * h);
+  if (work && [work.t, work.out, work.s].some((a) => a.length !== w * h)) throw badOption('work', `buffers of ${w * h} px`, work.t.length);
+  const t = work?.t ?? new Float32Array(w * h);
+  const m = work?.out ?? new Float32Array(w * h);
   boxRows(p.data, t, w, h, radius);
   boxCols(t, m, w, h, radius);
   if (smooth === 0) {
     for (let i = 0; i < m.length; i++) m[i] = p.data[i] - m[i];
   } else {
-    const s = new Float32Array(w * h);
+    const s = work?.s ?? new Float32Array(w * h);
     boxRows(p.data, t, w, h, smooth);
     boxCols(t, s, w, h, smooth);
     for (let i = 0; i < m.length; i++) m[i] = s[i] - m[i];

@@ -3,7 +3,7 @@
  * trust threshold, global positions, and the `stitch/<well>.json` report.
  */
 import { badInput, badOption } from '../../io/errors.ts';
-import { plane, toFloat32, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../io/image.ts';
 import { detail } from './detail.ts';
 import { solvePositions, type Affine, type Link, type Point } from './lsq.ts';
 import { pairOffset, pairWindows, type Rect, type TileOffset } from './ncc.ts';
@@ -162,9 +162,9 @@ export function stitchWell(tiles: readonly GridTile[], opts: StitchOptions = {})
  * `stitchWell` on tiles read one at a time, row by row, through `load` (each exactly once).
  * From each tile it keeps only the band-passed windows its pairwise registrations read
  * (`pairWindows`: overlap + search radius + 1 px along the pair's axis), until the other tile of
- * the pair arrives. Peak memory: one tile being band-passed plus the lower windows of one grid row
- * and those of the null pairs (at most `nullSamples`), whatever the number of tiles. Results are
- * bit-identical to `stitchWell`.
+ * the pair arrives. Peak memory: the tile being read, four float32 tile buffers reused for every
+ * tile (conversion and band-pass), the lower windows of one grid row and those of the null pairs
+ * (at most `nullSamples`), whatever the number of tiles. Results are bit-identical to `stitchWell`.
  * @throws IslError as `stitchWell`; a tile of the wrong size when it is read
  */
 export async function stitchWellFrom(slots: readonly GridSlot[], load: (row: number, col: number) => Plane | Promise<Plane>, opts: StitchOptions = {}): Promise<StitchReport> {
@@ -269,10 +269,15 @@ function* registration(tiles: readonly GridSlot[], opts: StitchOptions): Generat
   const nulls = [...near, ...far].map((p) => job(p.a, p.b, nullNominal[p.axis]));
   const jobs: Job[] = [...pairs, ...nulls];
   const held = new Map<Job, Plane<'float32'>>();
+  // One set of float32 buffers for every tile: the loop makes no tile-sized garbage of its own.
+  const f32 = new Float32Array(W * H);
+  const work = highPass > 0 ? { t: new Float32Array(W * H), s: new Float32Array(W * H), out: new Float32Array(W * H) } : undefined;
   for (let i = 0; i < rows * cols; i++) {
     if (!slot[i]) continue;
-    const raw = toFloat32(yield* read(i));
-    const p = highPass > 0 ? detail(raw, highPass, smooth, clip) : raw;
+    const tile = yield* read(i);
+    f32.set(tile.data);
+    const raw = plane('float32', W, H, f32);
+    const p = work ? detail(raw, highPass, smooth, clip, work) : raw;
     for (const j of jobs) {
       if (j.a !== i && j.b !== i) continue;
       const mine = cropWindow(p, j.a === i ? j.win.a : j.win.b);
