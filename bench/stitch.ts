@@ -6,7 +6,8 @@
  *   then numpy NCC on the implied overlap to verify it).
  * composite: compositing alone (16 planes, layout from the true positions) in a fresh process, for its peak RSS.
  * well: a 6x6 well of 2048x2048 tiles, 13 z + 3 labels, tiles generated on the fly: registration
- *   (stitchWell on z 6) + compositing of all 16 planes, wall time and peak RSS. Run with
+ *   (stitchWellFrom on z 6, each tile generated when asked for) + compositing of all 16 planes,
+ *   wall time and peak RSS (peak_rss_register_MB: the high-water mark after registration). Run with
  *   `node --expose-gc --import tsx bench/stitch.ts well` so registration garbage is collected
  *   before the composite phase's RSS is sampled.
  */
