@@ -3,13 +3,15 @@
  * canonical wells) to canonical wells, estimated fields, stitch reports, a QC report and
  * Arrow/Parquet training shards.
  *
+ *   0. denoise (training mode, when the graph starts read -> ... -> salt_and_pepper with its
+ *      cache on): per well, on the same runners as step 2 (both cores), the salt-and-pepper
+ *      median of every fluorescence plane, stored under OUT/cache/ (stages/salt_and_pepper.ts);
+ *      steps 1 and 2 read it instead of recomputing. OUT/cache is removed after step 2
  *   1. estimation passes: for each estimated stage of the graph (fluorescence dust, flat-field,
  *      transmitted dust), stream every tile of the dump through the stages before it and into its
  *      estimator; save the field under OUT/fields/ (skipped on --resume when already saved)
  *   2. per well (runners/: worker threads, or BullMQ with --queue): the whole graph on that well's
- *      tiles, ending in OUT/wells/<well>/ and a completion record OUT/records/<well>.json. The
- *      salt-and-pepper median of each fluorescence plane is computed once: the first pass stores
- *      it under OUT/cache/, later passes read it; OUT/cache is removed after this step
+ *      tiles, ending in OUT/wells/<well>/ and a completion record OUT/records/<well>.json
  *   3. QC report (OUT/qc/), shards of the wells that passed (OUT/shards/), OUT/run.json
  */
 import { createHash } from 'node:crypto';
@@ -24,12 +26,14 @@ import { MANIFEST, DUMP_CONFIG, readDump, type Dump } from '../io/manifest.ts';
 import { readPlane } from '../io/read.ts';
 import { toFloat32 } from '../io/image.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
-import type { Json } from '../runners/job.ts';
+import { readRecord, type Json } from '../runners/job.ts';
 import { progress } from '../runners/progress.ts';
-import { parseGraph, runGraph, validateGraph, type GraphSpec } from './graph.ts';
+import { parseGraph, runGraph, validateGraph, type GraphSpec, type StageKind } from './graph.ts';
 import { command, isMain, positiveInt, number, runCli } from './cli.ts';
 import { PREPROCESS_REGISTRY, TRAINING_ONLY, isFieldKind, newContext, type PreprocessContext } from './stages/index.ts';
 import { fieldPath } from './stages/fields.ts';
+import { saltAndPepper } from './stages/salt_and_pepper.ts';
+import { z } from 'zod';
 import { findCanonicalWells } from './stages/canonical.ts';
 import { writeQcReport, type WellQc } from './qc_report.ts';
 import { writeShards, type ShardOptions } from './shards.ts';
@@ -101,6 +105,64 @@ async function loadFields(ctx: PreprocessContext, graph: GraphSpec): Promise<voi
     for (const ch of Object.keys(info.channels)) fields.set(ch, toFloat32(await readPlane(fieldPath(ctx.output, s.name, ch))));
     ctx.fields.set(s.name, { fields, info: new Map(Object.entries(info.channels)) });
   }
+}
+
+/** Sink that drops what it gets: ends the denoise prefix of the graph. */
+const DISCARD: StageKind = { id: 'isl:internal:discard:v1', params: z.object({}).strict(), create: () => ({ type: 'sink', write: () => undefined }) };
+const DENOISE_REGISTRY = new Map([...PREPROCESS_REGISTRY, [DISCARD.id, DISCARD]]);
+
+/**
+ * The graph the denoise step (module comment, step 0) runs: its stages up to the first enabled
+ * salt_and_pepper stage with its cache on, then a discarding sink. Undefined when there is no
+ * such stage, or when a field stage or an explicit `input` comes before it (a prefix could not
+ * reproduce what that stage sees).
+ */
+function denoisePrefix(graph: GraphSpec): GraphSpec | undefined {
+  const g = validateGraph(graph);
+  const enabled = g.stages.filter((s) => s.enabled);
+  const i = enabled.findIndex((s) => PREPROCESS_REGISTRY.get(s.kind)?.id === saltAndPepper.id && (s.params as { cache?: unknown }).cache !== false);
+  if (i < 0) return undefined;
+  const prefix = enabled.slice(0, i + 1);
+  if (prefix.some((s) => s.input !== undefined || isFieldKind(PREPROCESS_REGISTRY.get(s.kind)))) return undefined;
+  return { ...g, name: `${g.name}/denoise`, stages: [...prefix, { name: '_discard', kind: DISCARD.id }] };
+}
+
+/** Step 0's per-well job: the fluorescence tiles of one well through the denoise prefix. */
+export async function denoiseWell(well: string, options: Json): Promise<Json> {
+  const o = options as unknown as WellJobOptions;
+  const dump = await readDump(o.input, { checkFiles: false });
+  const ctx = newContext({ dump, mode: o.mode, wells: [well], output: o.output, readModality: 'fluorescence' });
+  await runGraph(o.graph, DENOISE_REGISTRY, ctx);
+  return JSON.parse(JSON.stringify({ timings: ctx.timings })) as Json;
+}
+
+/**
+ * Step 0 (module comment): fills the salt-and-pepper cache on the well runners. Its completion
+ * records live in OUT/cache too, so a rerun after a kill skips wells already denoised. Failures
+ * are left to the later steps, which report them.
+ */
+async function denoise(dump: Dump, graph: GraphSpec, opts: PreprocessOptions, wells: string[], timings: Record<string, number>): Promise<void> {
+  const prefix = denoisePrefix(graph);
+  const labels = new Set(dump.config.labels);
+  // On --resume with every field saved, only the wells still to run need their planes.
+  const fieldsSaved = fieldStages(validateGraph(graph)).every((s) => existsSync(join(opts.output, 'fields', `${s.name.replaceAll('/', '_')}.json`)));
+  const pending = opts.resume && fieldsSaved ? wells.filter((w) => readRecord(join(opts.output, 'records'), w) === undefined) : wells;
+  const todo = pending.filter((w) => dump.wells.get(w)?.rows.some((r) => labels.has(r.channel)));
+  if (!prefix || todo.length === 0) return;
+  const bar = opts.progress === false ? undefined : progress('denoise (salt_and_pepper)', todo.length);
+  const job: WellJobOptions = { input: resolve(opts.input), output: opts.output, mode: 'training', graph: prefix, canonical: false };
+  const run = await runWells(todo, { module: 'pipelines/preprocess.ts', fn: 'denoiseWell', options: job as unknown as Json }, {
+    records: join(opts.output, 'cache', 'denoised'),
+    workers: opts.workers ?? 2,
+    queue: opts.queue,
+    redisPassword: opts.redisPassword,
+    resume: true,
+    attempts: 1,
+    progress: false,
+    onProgress: (e) => e.status !== 'skipped' && bar?.tick(),
+  });
+  bar?.stop();
+  for (const d of run.done) for (const [k, v] of Object.entries(((d.result as { timings?: Record<string, number> }).timings ?? {}))) timings[k] = (timings[k] ?? 0) + v;
 }
 
 /**
@@ -190,6 +252,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
     if (wells.length === 0) throw new IslError('BAD_INPUT', `every well of the dump failed its checks: ${[...dump.badWells.values()].map((e) => e.message).join('; ')}`, { file: join(input, MANIFEST) });
     inputs[MANIFEST] = await sha256(join(input, MANIFEST));
     inputs[DUMP_CONFIG] = await sha256(join(input, DUMP_CONFIG));
+    if (mode === 'training') await denoise(dump, graph, { ...opts, output }, wells.filter((w) => !failed.has(w)), timings);
     await estimateFields(dump, graph, { ...opts, output }, wells, failed, timings);
   }
 
