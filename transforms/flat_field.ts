@@ -49,7 +49,8 @@ export interface FlatFieldOptions extends PixelQuantilesOptions {
   /**
    * Keep only the tiles whose ratio to the field is flat (module comment). Default: true for
    * fluorescence (whole-slide tissue, empty wells), false for transmitted light (cells everywhere,
-   * at random positions: the plain median works and every tile has content).
+   * at random positions: the plain median works and every tile has content). With it the median
+   * is exact over the thumbnails and the `PixelQuantiles` options do not apply.
    */
   selectBackground?: boolean;
   /**
