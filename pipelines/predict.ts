@@ -58,6 +58,8 @@ export interface PredictOptions {
   providers?: string[];
   /** Local worker threads (default: cores). */
   workers?: number;
+  /** ONNX Runtime threads per local worker (default: cores / workers, at least 1). */
+  threads?: number;
   /** `redis://HOST:PORT`: enqueue the wells for `runners/worker.ts` processes. */
   queue?: string;
   redisPassword?: string;
@@ -153,6 +155,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   const summary = await runWells(wells, { module: 'pipelines/predict.ts', fn: 'predictWellJob', merge: 'mergeWellJob', options: jobOptions as unknown as Json }, {
     records,
     workers: used,
+    threads: opts.threads,
     parts,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
@@ -430,6 +433,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--normalize <how>', "paper (mean 0.25, sd 0.125 per predicted image, clipped) or none", 'paper')
     .option('--provider <list>', 'ONNX Runtime execution providers in order of preference: cpu, webgpu (bundled), cuda (if installed)', 'cpu')
     .option('--workers <n>', 'local worker threads (each with its own session and cores / workers threads)', positiveInt)
+    .option('--threads <n>', 'ONNX Runtime threads per local worker (default: cores / workers)', positiveInt)
     .option('--queue <url>', 'redis://HOST:PORT or rediss://...: run wells as BullMQ jobs pulled by `npx tsx runners/worker.ts --queue URL`')
     .option('--redis-password <password>', 'Redis password (or ISL_REDIS_PASSWORD)')
     .option('--block-size <px>', 'split wells wider or taller than this into blocks of whole tiles of about this size, one job each (0: never)', number, 2048)
@@ -446,6 +450,7 @@ export async function main(argv = process.argv): Promise<void> {
       normalize: o.normalize as 'paper' | 'none',
       providers: String(o.provider).split(',').map((s) => s.trim()).filter(Boolean),
       workers: o.workers as number | undefined,
+      threads: o.threads as number | undefined,
       queue: o.queue as string | undefined,
       redisPassword: o.redisPassword as string | undefined,
       blockSize: o.blockSize as number,
