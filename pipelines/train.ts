@@ -32,7 +32,7 @@ export async function shardSource(dir: string, seed: number, shuffleBuffer = 256
 export const program = command('train', 'Train an in silico labeling network on preprocessed shards')
   .requiredOption('--shards <dir>', 'folder of shard-*.parquet / .arrow files (preprocess output)')
   .requiredOption('--out <dir>', 'model folder: model.json + weights.bin checkpoints and train.jsonl')
-  .option('--config <name>', 'network config: paper, small or tiny', 'small')
+  .option('--config <name>', 'network config: paper, small, tiny or phased (tiny, with 2 grid phases like paper)', 'small')
   .option('--steps <n>', 'optimizer steps to reach (with --resume: in total)', positiveInt, 1000)
   .option('--batch <n>', 'examples per step', positiveInt, 16)
   .option('--lr <rate>', 'Adam learning rate', number, 1e-4)

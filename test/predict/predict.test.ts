@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCanonicalWell } from '../../io/canonical.ts';
@@ -79,6 +79,17 @@ test('predicts every well (local pool): ISL-named 16-bit PNGs, OME-TIFF, metadat
   t.is(again.skipped.length, 3);
   t.is(again.done.length, 0);
   for (const w of ['A01', 'A02', 'B07']) t.false(readdirSync(join(out, w)).some((f) => f.endsWith('.tmp')));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('--threads sets the ONNX Runtime threads of each local worker (recorded in prediction.json)', async (t) => {
+  const { dir } = await setup();
+  const base = { model: join(dir, 'model'), input: join(dir, 'wells'), stats: ['median' as const], progress: false };
+  const threadsOf = (out: string) => JSON.parse(readFileSync(join(out, 'A01', 'prediction.json'), 'utf8')).threads;
+  t.deepEqual((await predict({ ...base, output: join(dir, 'one'), workers: 1, threads: 1 })).failed, []);
+  t.is(threadsOf(join(dir, 'one')), 1);
+  t.deepEqual((await predict({ ...base, output: join(dir, 'wide'), workers: 1 })).failed, []);
+  t.is(threadsOf(join(dir, 'wide')), availableParallelism(), 'default: cores / workers');
   rmSync(dir, { recursive: true, force: true });
 });
 

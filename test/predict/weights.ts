@@ -1,6 +1,6 @@
 /** Seeded random weights for prediction tests, with non-trivial batch-norm statistics. */
 import { initialValues } from '../../model/network.ts';
-import { tiny, type ModelConfig, type Plan } from '../../model/plan.ts';
+import type { Plan } from '../../model/plan.ts';
 import { mulberry32 } from '../../fixtures/random.ts';
 
 export function randomWeights(plan: Plan, seed: number): Map<string, Float32Array> {
@@ -14,16 +14,3 @@ export function randomWeights(plan: Plan, seed: number): Map<string, Float32Arra
   }
   return m;
 }
-
-/** A test network whose coarsest stride (4) exceeds its output window (6 px at stride 6): two grid phases per axis. */
-export const phased: ModelConfig = {
-  ...structuredClone(tiny),
-  name: 'phased',
-  inputSize: 38,
-  outputWindow: 6,
-  towers: [{ crop: 24, scale: 0 }, { crop: 34, scale: 1 }, { crop: 38, scale: 2 }],
-  towerBlocks: 8,
-  upperBlocks: 1,
-  heads: { autoencoding: 0, labels: ['nuclei', 'neurons'] },
-};
-
