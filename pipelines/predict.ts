@@ -58,7 +58,7 @@ export interface PredictOptions {
   providers?: string[];
   /** Local worker threads (default: cores). */
   workers?: number;
-  /** ONNX Runtime threads per local worker (default: cores / workers, at least 1). */
+  /** ONNX Runtime threads per local worker (default: cores / workers, at least 1). Local mode only: queue workers take `runners/worker.ts --threads`. */
   threads?: number;
   /** `redis://HOST:PORT`: enqueue the wells for `runners/worker.ts` processes. */
   queue?: string;
