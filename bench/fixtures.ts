@@ -4,7 +4,7 @@
  * float32 plane (a 1024-px tile plus its rendering margin), at the in-focus and defocus sigmas.
  */
 import { gaussianBlur } from '../fixtures/blur.ts';
-import { rng } from '../fixtures/random.ts';
+import { rng } from '../core/random.ts';
 import { pythonSeconds, report, timeIt } from './lib.ts';
 
 const SIDE = 1104;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
 import UTIF from 'utif2';
-import { plane } from '../io/image.ts';
+import { plane } from '../core/image.ts';
 import { readPlane } from '../io/read.ts';
 import { writeOmeTiff, writePng, writeTiff } from '../io/write.ts';
 import { pythonSeconds, report, timeIt } from './lib.ts';

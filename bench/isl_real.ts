@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { readCanonicalWell, writeCanonicalWell } from '../io/canonical.ts';
-import { plane, zStack, type Plane, type Well } from '../io/image.ts';
+import { plane, zStack, type Plane, type Well } from '../core/image.ts';
 import { configByName, withZSlots } from '../model/plan.ts';
 import { train } from '../model/trainer.ts';
 import { evaluate } from '../pipelines/evaluate.ts';

@@ -20,7 +20,7 @@ import { timeIt, report, type BenchResult } from './lib.ts';
 import { ShardWriter, shardRecordBatch } from '../io/shards/writer.ts';
 import { readPatches } from '../io/shards/reader.ts';
 import { SCHEMA_VERSION, type ShardMeta, type ShardPatch } from '../io/shards/schema.ts';
-import { rng } from '../fixtures/random.ts';
+import { rng } from '../core/random.ts';
 
 const P = 256;
 const Z = 13;

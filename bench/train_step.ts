@@ -14,7 +14,7 @@ import { buildPlan, configByName, countMacs, countParams, withHeads } from '../m
 import { initialValues } from '../model/network.ts';
 import { OnnxTrainStep } from '../model/onnxtrain.ts';
 import { adamUpdate, headFeeds } from '../model/trainer.ts';
-import { mulberry32 } from '../fixtures/random.ts';
+import { mulberry32 } from '../core/random.ts';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(`--${name}`);

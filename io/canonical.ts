@@ -6,8 +6,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { badInput, badOption } from './errors.ts';
-import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from './image.ts';
+import { badInput, badOption } from '../core/errors.ts';
+import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from '../core/image.ts';
 import { formatIslName, parseIslName, type IslName } from './isl_names.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
 import { writeOmeTiff, writePng } from './write.ts';

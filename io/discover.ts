@@ -10,10 +10,10 @@
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import pLimit from 'p-limit';
-import { command, isMain, number, positiveInt, runCli } from '../pipelines/cli.ts';
+import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 import { writeFileAtomic } from './atomic.ts';
-import { badOption, IslError } from './errors.ts';
-import { TRANSMITTED_CHANNELS } from './image.ts';
+import { badOption, IslError } from '../core/errors.ts';
+import { TRANSMITTED_CHANNELS } from '../core/image.ts';
 import { parseIslName } from './isl_names.ts';
 import { DUMP_CONFIG, DumpConfigSchema, MANIFEST, formatManifest, type DumpConfig, type ManifestEntry } from './manifest.ts';
 import { imageInfo, type ImageInfo } from './read.ts';

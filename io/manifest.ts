@@ -13,8 +13,8 @@ import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import pLimit from 'p-limit';
 import { z } from 'zod';
-import { IslError } from './errors.ts';
-import type { DType, Tile } from './image.ts';
+import { IslError } from '../core/errors.ts';
+import type { DType, Tile } from '../core/image.ts';
 import { imageInfo, readPlane } from './read.ts';
 
 export const MANIFEST = 'manifest.csv';

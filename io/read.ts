@@ -4,8 +4,8 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { stat } from 'node:fs/promises';
-import { badInput, badOption, IslError } from './errors.ts';
-import { plane, type Plane } from './image.ts';
+import { badInput, badOption, IslError } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 
 export interface ReadPlaneOptions {
   /** 0-based page of a multi-page TIFF (default 0). */

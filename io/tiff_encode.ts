@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { deflate } from 'node:zlib';
 import { promisify } from 'node:util';
-import type { Plane } from './image.ts';
+import type { Plane } from '../core/image.ts';
 
 const deflateAsync = promisify(deflate);
 

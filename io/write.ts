@@ -5,8 +5,8 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { writeAtomic } from './atomic.ts';
-import { badOption } from './errors.ts';
-import { fromFloat32, type DType, type Plane } from './image.ts';
+import { badOption } from '../core/errors.ts';
+import { fromFloat32, type DType, type Plane } from '../core/image.ts';
 import { encodeTiffFile } from './tiff_encode.ts';
 
 export type TiffCompression = 'none' | 'deflate' | 'lzw';

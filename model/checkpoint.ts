@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { badInput } from '../io/errors.ts';
+import { badInput } from '../core/errors.ts';
 import { buildPlan, type ModelConfig } from './plan.ts';
 
 export const CHECKPOINT_FORMAT = 'isl-checkpoint';

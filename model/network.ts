@@ -4,8 +4,8 @@
  * (and updates the moving averages) and the moving averages in inference.
  */
 import * as tf from '@tensorflow/tfjs';
-import { deriveSeed, mulberry32 } from '../fixtures/random.ts';
-import { badInput } from '../io/errors.ts';
+import { deriveSeed, mulberry32 } from '../core/random.ts';
+import { badInput } from '../core/errors.ts';
 import type { Plan, PlanOp, WeightSpec } from './plan.ts';
 
 /** Weights of a network by plan weight name. */

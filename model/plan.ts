@@ -22,7 +22,7 @@
  * non-transposed blocks; a down-scale stage takes its depths from the stage's output size, an
  * up-scale stage from its final size (after crop and in-scale block) with `upBaseDepth` (396).
  */
-import { badOption } from '../io/errors.ts';
+import { badOption } from '../core/errors.ts';
 
 /** One tower: a centre crop of the projected input, processed at `2^scale` times coarser resolution. */
 export interface TowerConfig {

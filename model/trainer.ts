@@ -10,10 +10,10 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deriveSeed, mulberry32 } from '../fixtures/random.ts';
-import { badInput, badOption } from '../io/errors.ts';
+import { deriveSeed, mulberry32 } from '../core/random.ts';
+import { badInput, badOption } from '../core/errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { progress as startProgress } from '../runners/progress.ts';
+import { progress as startProgress } from '../core/progress.ts';
 import { initialValues } from './network.ts';
 import { loadCheckpoint, saveCheckpoint, type AdamState, type Checkpoint } from './checkpoint.ts';
 import { OnnxPredictor, OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { generateDump } from '../fixtures/generate.ts';
 import { configByName } from '../model/plan.ts';
 import { train } from '../model/trainer.ts';
-import { command, isMain, positiveInt, runCli } from './cli.ts';
+import { command, isMain, positiveInt, runCli } from '../core/cli.ts';
 import { evaluate } from './evaluate.ts';
 import { predict } from './predict.ts';
 import { preprocess } from './preprocess.ts';

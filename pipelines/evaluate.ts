@@ -14,8 +14,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { badInput, badOption } from '../io/errors.ts';
-import { plane, toFloat32, type Plane } from '../io/image.ts';
+import { badInput, badOption } from '../core/errors.ts';
+import { plane, toFloat32, type Plane } from '../core/image.ts';
 import { readPlane } from '../io/read.ts';
 import { parseIslName } from '../io/isl_names.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -30,7 +30,7 @@ import type { LabelMetrics, LiveDead, Metrics, ObjectMetrics, WellMetrics } from
 import { reportHtml } from './report/html.ts';
 import { parseTrainLog, trainCurveSvg } from './report/train_curve.ts';
 import { InvalidArgumentError } from 'commander';
-import { command, isMain, number, positiveInt, runCli } from './cli.ts';
+import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 
 /** Options of {@link evaluate}. Only pred, truth and out are required. */
 export interface EvaluateOptions {

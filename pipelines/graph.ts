@@ -21,7 +21,7 @@ import { PassThrough, Readable, Transform, Writable, type Duplex } from 'node:st
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import YAML from 'yaml';
-import { IslError } from '../io/errors.ts';
+import { IslError } from '../core/errors.ts';
 
 export const StageSpec = z.object({
   /** Unique, hierarchical name (`stitch/ncc`). */

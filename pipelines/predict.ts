@@ -24,9 +24,9 @@ import { join, resolve } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { readCanonicalWell } from '../io/canonical.ts';
 import { imageInfo } from '../io/read.ts';
-import { badInput, badOption } from '../io/errors.ts';
+import { badInput, badOption } from '../core/errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { formatIslName, parseIslName } from '../io/isl_names.ts';
 import { writeCanonicalPng, writeOmeTiff, type NamedPlane } from '../io/write.ts';
 import { blockInput, createInferenceModel, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
@@ -34,7 +34,7 @@ import { readModelDir } from '../model/onnx/model_dir.ts';
 import { applyAffine, IntensityStats, NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
 import { partKey, partRecords, recordPath, removeStaleTemps, type JobContext, type Json } from '../runners/job.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
-import { command, isMain, number, positiveInt, runCli } from './cli.ts';
+import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 
 /** Options of {@link predict} (and of each well's job). */
 export interface PredictOptions {

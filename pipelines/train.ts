@@ -4,11 +4,11 @@
  */
 import { readPatches, readShardMeta } from '../io/shards/reader.ts';
 import { SCHEMA_VERSION } from '../io/shards/schema.ts';
-import { badInput } from '../io/errors.ts';
-import { deriveSeed } from '../fixtures/random.ts';
+import { badInput } from '../core/errors.ts';
+import { deriveSeed } from '../core/random.ts';
 import { configByName, withZSlots } from '../model/plan.ts';
 import { train, type PatchSource } from '../model/trainer.ts';
-import { command, isMain, number, positiveInt, runCli } from './cli.ts';
+import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 
 /**
  * The training split of the shards in `dir` as a {@link PatchSource}: a bounded shuffle buffer

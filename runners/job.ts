@@ -9,7 +9,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { badOption, IslError } from '../io/errors.ts';
+import { badOption, IslError } from '../core/errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 
 /** JSON-serialisable values: what crosses thread, process and Redis boundaries. */

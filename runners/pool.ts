@@ -5,7 +5,7 @@
  * Memory is bounded by the pool size: each thread holds one well at a time.
  */
 import { Worker } from 'node:worker_threads';
-import { IslError } from '../io/errors.ts';
+import { IslError } from '../core/errors.ts';
 import type { JobSpec, Json } from './job.ts';
 import type { ThreadReply, ThreadTask } from './thread.ts';
 

@@ -4,7 +4,7 @@
  * appear in logs: print `redactUrl(url)`.
  */
 import type { ConnectionOptions } from 'bullmq';
-import { badOption } from '../io/errors.ts';
+import { badOption } from '../core/errors.ts';
 
 export interface RedisOptions {
   /** `redis://[user[:password]@]host[:port][/db]` or `rediss://...` for TLS. */

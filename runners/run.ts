@@ -10,10 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { FlowProducer, Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import { badOption, IslError } from '../io/errors.ts';
+import { badOption, IslError } from '../core/errors.ts';
 import { partKey, partRecords, readRecord, resolveJobModule, writeRecord, type JobSpec, type Json } from './job.ts';
 import { ThreadPool } from './pool.ts';
-import { progress as startProgress, type ProgressOptions } from './progress.ts';
+import { progress as startProgress, type ProgressOptions } from '../core/progress.ts';
 import { redactUrl, redisConnection } from './redis.ts';
 
 /** Default BullMQ queue name shared by producers and `runners/worker.ts`. */

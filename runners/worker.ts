@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { Worker, type Job } from 'bullmq';
-import { badOption } from '../io/errors.ts';
+import { badOption } from '../core/errors.ts';
 import { partKey, partRecords, writeRecord, type Json } from './job.ts';
 import { ThreadPool } from './pool.ts';
 import { redactUrl, redisConnection } from './redis.ts';

@@ -6,8 +6,8 @@
  * OpenCV's `resize(INTER_LINEAR)` returns for half size). An odd last row or column has no
  * partner and is dropped: output is floor(W/2) x floor(H/2).
  */
-import { IslError } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { IslError } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 
 /**
  * Halves width and height by averaging 2x2 blocks. NaN in a block makes that output NaN.

@@ -32,8 +32,8 @@
  * of `PixelQuantiles` (module transforms/pixel_stats.ts), independent of the number of tiles;
  * with it, one thumbnail per tile (~16 KB: 64x64 float32; 30 MB for 2000 tiles).
  */
-import { badOption, IslError } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { badOption, IslError } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { gaussianBlur } from './gaussian.ts';
 import type { Modality } from './normalize.ts';
 import { exactQuantile, PixelQuantiles, type PixelQuantilesOptions } from './pixel_stats.ts';

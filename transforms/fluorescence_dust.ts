@@ -14,8 +14,8 @@
  * Subtracting the sensor offset follows the paper; every later step is linear or relative to a
  * local level, so the mask and artifact do not depend on its value.
  */
-import { badOption, IslError } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { badOption, IslError } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { gaussianBlur } from './gaussian.ts';
 import { medianFilter5 } from './median.ts';
 import { isConstant, requireFinite, requireSameSize } from './validate.ts';

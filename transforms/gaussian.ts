@@ -15,8 +15,8 @@
  * on a vignette (what large sigmas are used for: flat-fields) the difference is < 0.05% of the
  * image's range; on a vignetted texture of cell-sized blobs < 0.1% (test/transforms/gaussian.test.ts).
  */
-import { badOption } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { badOption } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { requireFinite } from './validate.ts';
 import { ALL_ONES, ensureMemory, I32, op, simdConst, V128, wasmModule } from './wasm.ts';
 

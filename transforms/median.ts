@@ -17,8 +17,8 @@
  * returns one of the 25 window values, the same as sorting. Borders replicate the edge pixel
  * (as OpenCV's medianBlur does).
  */
-import { badOption } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { badOption } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { requireFinite } from './validate.ts';
 import { ALL_ONES, ensureMemory, I32, op, simdConst, V128, wasmModule, type WasmFunction } from './wasm.ts';
 

@@ -4,8 +4,8 @@
  * [0, 1]. The statistics may come from one image or be accumulated over a whole well or stack
  * (`IntensityStats`), and the affine used is returned so it can be recorded and inverted.
  */
-import { badOption, IslError } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { badOption, IslError } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { requireFinite } from './validate.ts';
 
 /** out = in * scale + offset. */

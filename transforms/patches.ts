@@ -8,9 +8,9 @@
  * and its `foregroundQuantile` (fluorescence is sparse: uniform patches of a DAPI image are mostly
  * background).
  */
-import type { Plane, Well } from '../io/image.ts';
-import { badOption } from '../io/errors.ts';
-import { deriveSeed, rng, type Rng } from '../fixtures/random.ts';
+import type { Plane, Well } from '../core/image.ts';
+import { badOption } from '../core/errors.ts';
+import { deriveSeed, rng, type Rng } from '../core/random.ts';
 import type { ShardLabel, ShardPatch, Split } from '../io/shards/schema.ts';
 
 /** A patch origin (top-left corner, px) in the canonical well, and why it was chosen. */

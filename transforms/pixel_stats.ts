@@ -22,8 +22,8 @@
  * 320 MiB for 2048x2048, whatever the number of images), and `calibrationImages` float32
  * images before. At most 65535 images (16-bit counts).
  */
-import { badOption, IslError } from '../io/errors.ts';
-import { plane, type Plane } from '../io/image.ts';
+import { badOption, IslError } from '../core/errors.ts';
+import { plane, type Plane } from '../core/image.ts';
 import { requireFinite, requireSameSize } from './validate.ts';
 
 export interface PixelQuantilesOptions {

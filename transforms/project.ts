@@ -3,8 +3,8 @@
  * percentile across z of the fluorescence stacks (robust to one out-of-focus bright plane, unlike
  * a maximum projection).
  */
-import { badOption } from '../io/errors.ts';
-import { stackPlane, type Plane, type ZStack } from '../io/image.ts';
+import { badOption } from '../core/errors.ts';
+import { stackPlane, type Plane, type ZStack } from '../core/image.ts';
 import { exactQuantile } from './pixel_stats.ts';
 import { requireFinite } from './validate.ts';
 

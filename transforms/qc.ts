@@ -2,7 +2,7 @@
  * Quality control of one preprocessed training well: automatic checks with reasons, in place of
  * the paper's manual review (which dropped 11 wells for a motorized-stage fault).
  */
-import { stackPlane, type Plane, type ZStack } from '../io/image.ts';
+import { stackPlane, type Plane, type ZStack } from '../core/image.ts';
 
 export interface QcThresholds {
   /** Sharpest transmitted plane may be at most this many planes from the centre (default: max(1, depth/4)). */

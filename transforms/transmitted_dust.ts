@@ -7,8 +7,8 @@
  *
  * Streaming and accuracy as `PixelQuantiles` (transforms/pixel_stats.ts).
  */
-import { badOption, IslError } from '../io/errors.ts';
-import type { Plane } from '../io/image.ts';
+import { badOption, IslError } from '../core/errors.ts';
+import type { Plane } from '../core/image.ts';
 import { divideAndClip, normalizeToMeanOne, type CorrectOptions } from './flat_field.ts';
 import { PixelQuantiles, type PixelQuantilesOptions } from './pixel_stats.ts';
 import { isConstant, requireFinite, requireSameSize } from './validate.ts';

@@ -2,8 +2,8 @@
  * Input checks shared by the transforms, so every one rejects bad planes with the same wording.
  * Errors are `IslError('BAD_INPUT')`; `source` (a file path, when the caller knows it) is named.
  */
-import { IslError } from '../io/errors.ts';
-import type { Plane } from '../io/image.ts';
+import { IslError } from '../core/errors.ts';
+import type { Plane } from '../core/image.ts';
 
 /** Throws if the plane holds NaN or +-Infinity (float input only can), naming the first bad pixel. */
 export function requireFinite(p: Plane<'float32'>, what: string, source?: string): void {

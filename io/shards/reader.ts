@@ -8,8 +8,8 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
-import { badInput, badOption, IslError } from '../errors.ts';
-import { rng, type Rng } from '../../fixtures/random.ts';
+import { badInput, badOption, IslError } from '../../core/errors.ts';
+import { rng, type Rng } from '../../core/random.ts';
 import {
   META_KEY, SHARD_FILE_PATTERN, SPLITS, labelColumn, maskColumn, parseShardMeta, shardColumns,
   type PatchLabel, type ShardFormat, type ShardMeta, type Split, type TrainingPatch,

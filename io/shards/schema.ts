@@ -17,7 +17,7 @@
  * Binary columns are Parquet BYTE_ARRAY without min/max statistics.
  */
 import { z } from 'zod';
-import { badInput } from '../errors.ts';
+import { badInput } from '../../core/errors.ts';
 
 /** Version of this layout; readers refuse other versions. Bump on any incompatible change. */
 export const SCHEMA_VERSION = 1;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { SchemaElement } from 'hyparquet';
 import { Binary, Field, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Utf8, type Data } from 'apache-arrow';
-import { badOption, IslError } from '../errors.ts';
+import { badOption, IslError } from '../../core/errors.ts';
 import { tempPathFor } from '../atomic.ts';
 import {
   META_KEY, SCHEMA_VERSION, SHARD_FILE_PATTERN, SHARD_FORMATS, SPLITS, ShardMetaSchema,

@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { badOption, IslError } from '../../io/errors.ts';
+import { badOption, IslError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { isMainThread } from 'node:worker_threads';
 import { buildPlan, outputStride, type Plan, type PlanOp } from '../plan.ts';
@@ -417,7 +417,7 @@ function inputsOf(op: PlanOp): string[] {
  * (default CHECKPOINT_DIR/model.onnx).
  */
 export async function main(argv = process.argv): Promise<void> {
-  const { command, runCli } = await import('../../pipelines/cli.ts');
+  const { command, runCli } = await import('../../core/cli.ts');
   const { loadCheckpoint } = await import('../checkpoint.ts');
   const { join } = await import('node:path');
   const list = (v: unknown) => (v === undefined ? undefined : String(v).split(',').map((s) => s.trim()).filter(Boolean));

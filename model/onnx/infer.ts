@@ -19,8 +19,8 @@
  */
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { badInput, badOption, IslError } from '../../io/errors.ts';
-import type { ZStack } from '../../io/image.ts';
+import { badInput, badOption, IslError } from '../../core/errors.ts';
+import type { ZStack } from '../../core/image.ts';
 import { buildPlan, outputStride, type ModelConfig, type Plan } from '../plan.ts';
 import { exportOnnx, onnxOutputName, STATISTICS, type Statistic } from './export.ts';
 

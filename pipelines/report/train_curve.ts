@@ -2,7 +2,7 @@
  * Training curves for the report: `train.jsonl` (one JSON object per line, `{step, loss, ...}`)
  * drawn as an inline SVG line chart, so the page needs no script and no network.
  */
-import { badInput } from '../../io/errors.ts';
+import { badInput } from '../../core/errors.ts';
 
 /** One series of a training log: a numeric field against step. */
 export interface CurveSeries {

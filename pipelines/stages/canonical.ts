@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { parseIslName } from '../../io/isl_names.ts';
-import { zStack } from '../../io/image.ts';
+import { zStack } from '../../core/image.ts';
 import type { StageKind } from '../graph.ts';
 import type { PreprocessContext, WellChannel, WellItem } from './items.ts';
 

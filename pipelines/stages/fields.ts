@@ -10,8 +10,8 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { Plane } from '../../io/image.ts';
-import { IslError } from '../../io/errors.ts';
+import type { Plane } from '../../core/image.ts';
+import { IslError } from '../../core/errors.ts';
 import { writeTiff } from '../../io/write.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { FlatFieldEstimator, correctFlatField } from '../../transforms/flat_field.ts';

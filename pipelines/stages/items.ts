@@ -3,7 +3,7 @@
  *
  *   read_tiles ─► TileItem ─► ... per-tile stages ... ─► stitch ─► WellItem ─► ... ─► write_well
  */
-import type { Plane, Tile, ZStack } from '../../io/image.ts';
+import type { Plane, Tile, ZStack } from '../../core/image.ts';
 import type { Dump } from '../../io/manifest.ts';
 import type { Modality } from '../../transforms/normalize.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { MAX_VALUE, toFloat32, type Plane } from '../../io/image.ts';
+import { MAX_VALUE, toFloat32, type Plane } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
-import { IslError } from '../../io/errors.ts';
+import { IslError } from '../../core/errors.ts';
 import type { StageKind } from '../graph.ts';
 import type { PreprocessContext, TileItem } from './items.ts';
 

@@ -23,7 +23,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { removeSaltAndPepper } from '../../transforms/median.ts';
 import type { StageKind } from '../graph.ts';

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { zStack, type Plane } from '../../io/image.ts';
+import { zStack, type Plane } from '../../core/image.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
 import { imageInfo } from '../../io/read.ts';
-import { IslError } from '../../io/errors.ts';
+import { IslError } from '../../core/errors.ts';
 import { compositePlane, layoutOf, stitchWell } from '../../transforms/stitch/index.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type TileItem, type WellChannel, type WellItem } from './items.ts';

@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import { z } from 'zod';
-import { stackPlane, zStack, type Plane, type Well } from '../../io/image.ts';
+import { stackPlane, zStack, type Plane, type Well } from '../../core/image.ts';
 import { writeCanonicalWell } from '../../io/canonical.ts';
-import { IslError } from '../../io/errors.ts';
+import { IslError } from '../../core/errors.ts';
 import { projectPercentile } from '../../transforms/project.ts';
 import { IntensityStats, applyAffine } from '../../transforms/normalize.ts';
 import type { StageKind } from '../graph.ts';

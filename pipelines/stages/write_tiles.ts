@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { fromFloat32 } from '../../io/image.ts';
+import { fromFloat32 } from '../../core/image.ts';
 import { writeTiff } from '../../io/write.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type TileItem } from './items.ts';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import sharp from 'sharp';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { errorImage, greyPng, rgbPng, displayGain, topLeftCrop } from '../../transforms/evaluate/index.ts';
 
 test('errorImage: agreement grey/white, false positive magenta, false negative teal', (t) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { evaluate } from '../../pipelines/evaluate.ts';
 import type { Metrics } from '../../pipelines/report/metrics.ts';
 import { pearson } from '../../transforms/evaluate/index.ts';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import sharp from 'sharp';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { jointHistogram, heatmapPng, heatmapSvg } from '../../transforms/evaluate/index.ts';
 
 test('jointHistogram: bins of 0.1, counts per 1,000, row = predicted, column = true', (t) => {

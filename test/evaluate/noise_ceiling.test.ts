@@ -1,6 +1,6 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
-import { rng } from '../../fixtures/random.ts';
+import { plane } from '../../core/image.ts';
+import { rng } from '../../core/random.ts';
 import { pearson, ceilingFromNoiseSd, ceilingFromReplicates, ceilingFromClean } from '../../transforms/evaluate/index.ts';
 
 const N = 256 * 256;

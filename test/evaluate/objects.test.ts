@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { Plane } from '../../io/image.ts';
+import type { Plane } from '../../core/image.ts';
 import { clearBorder, connectedComponents, matchObjects, objectAreas, segmentNuclei } from '../../transforms/evaluate/index.ts';
 import { diskImage, predictionWithErrors, TRUE_DISKS, W, H } from './synth.ts';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { otsuThreshold, connectedComponents, objectAreas, distanceTransform, segmentNuclei } from '../../transforms/evaluate/index.ts';
 import { diskGrid, diskImage } from './synth.ts';
 

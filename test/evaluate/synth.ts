@@ -1,6 +1,6 @@
 /** Synthetic nuclear images for the evaluation tests: disks on a dim background. */
-import { plane, type Plane } from '../../io/image.ts';
-import { rng } from '../../fixtures/random.ts';
+import { plane, type Plane } from '../../core/image.ts';
+import { rng } from '../../core/random.ts';
 
 export interface Disk {
   readonly x: number;

@@ -1,7 +1,7 @@
 /** Writes small synthetic true/predicted wells in the ISL naming convention for pipeline tests. */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Plane } from '../../io/image.ts';
+import type { Plane } from '../../core/image.ts';
 import { writeCanonicalPng } from '../../io/write.ts';
 import { formatIslName } from '../../io/isl_names.ts';
 

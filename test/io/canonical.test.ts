@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
 import { readCanonicalWell, writeCanonicalWell } from '../../io/canonical.ts';
-import { plane, stackPlane, zStack, type Well } from '../../io/image.ts';
+import { plane, stackPlane, zStack, type Well } from '../../core/image.ts';
 import { sharedDataset, withShared } from '../helpers/shared.ts';
 import { decodeGreyPng } from './png_reference.ts';
 

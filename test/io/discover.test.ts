@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { writeTiff, writePng, writeOmeTiff } from '../../io/write.ts';
 import { readPlane } from '../../io/read.ts';
 import { readDump } from '../../io/manifest.ts';

@@ -2,10 +2,10 @@ import test from 'ava';
 import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { writeTiff } from '../../io/write.ts';
 import { readDump, readTile, formatManifest, type ManifestEntry } from '../../io/manifest.ts';
-import { IslError } from '../../io/errors.ts';
+import { IslError } from '../../core/errors.ts';
 
 const SIZE = 16;
 function tile(dtype: 'uint8' | 'uint16' = 'uint16', w = SIZE, h = SIZE): Plane {

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
 import sharp from 'sharp';
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { writeTiff, writePng, writeCanonicalPng, writeOmeTiff } from '../../io/write.ts';
 import { readPlane, pageCount, imageInfo } from '../../io/read.ts';
-import { IslError } from '../../io/errors.ts';
+import { IslError } from '../../core/errors.ts';
 import { sharedDataset, withShared } from '../helpers/shared.ts';
 
 const W = 37; // odd sizes catch stride and strip-boundary bugs

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 import { buildPlan, tiny, withHeads } from '../../model/plan.ts';
 import { createWeights, forward, initialValues } from '../../model/network.ts';
 import { discretize, headLoss, islLoss } from '../../model/loss.ts';

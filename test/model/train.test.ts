@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 import { loadCheckpoint } from '../../model/checkpoint.ts';
 import { tiny } from '../../model/plan.ts';
 import { train, type PatchLike, type PatchSource } from '../../model/trainer.ts';

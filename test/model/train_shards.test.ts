@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 import { ShardWriter } from '../../io/shards/writer.ts';
 import { SCHEMA_VERSION, type ShardMeta } from '../../io/shards/schema.ts';
 import { tiny } from '../../model/plan.ts';

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { z } from 'zod';
 import { parseGraph, registry, runGraph, type StageKind } from '../../pipelines/graph.ts';
-import { IslError } from '../../io/errors.ts';
+import { IslError } from '../../core/errors.ts';
 
 interface Item { well: string; i: number; path: string; v: number }
 

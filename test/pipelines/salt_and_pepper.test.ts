@@ -3,11 +3,11 @@ import test from 'ava';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { cacheDir, saltAndPepper } from '../../pipelines/stages/salt_and_pepper.ts';
 import { newContext, type PreprocessContext, type TileItem } from '../../pipelines/stages/items.ts';
 import { removeSaltAndPepper } from '../../transforms/median.ts';
-import { rng } from '../../fixtures/random.ts';
+import { rng } from '../../core/random.ts';
 
 let root: string;
 test.before(async () => {

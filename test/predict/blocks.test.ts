@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCanonicalWell } from '../../io/canonical.ts';
-import { plane, zStack, type Well } from '../../io/image.ts';
+import { plane, zStack, type Well } from '../../core/image.ts';
 import { pageCount, readPlane } from '../../io/read.ts';
 import { buildPlan, phased, type ModelConfig } from '../../model/plan.ts';
 import { writeModelDir } from '../../model/onnx/model_dir.ts';
 import { blockInput, tileBlocks, tiling } from '../../model/onnx/infer.ts';
 import { predict, predictWellJob } from '../../pipelines/predict.ts';
 import { partKey, partRecords, writeRecord } from '../../runners/job.ts';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 import { randomWeights } from './weights.ts';
 import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
 

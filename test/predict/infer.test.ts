@@ -3,8 +3,8 @@ import * as ort from 'onnxruntime-node';
 import { buildPlan, countMacs, phased, tiny, type ModelConfig } from '../../model/plan.ts';
 import { exportOnnx, onnxOutputName } from '../../model/onnx/export.ts';
 import { createInferenceModel, predictStack, reflectIndex, slotPlanes, closeInferenceModel, passMacs } from '../../model/onnx/infer.ts';
-import { mulberry32 } from '../../fixtures/random.ts';
-import type { ZStack } from '../../io/image.ts';
+import { mulberry32 } from '../../core/random.ts';
+import type { ZStack } from '../../core/image.ts';
 import { randomWeights } from './weights.ts';
 
 function randomStack(w: number, h: number, depth: number, seed: number): ZStack {

@@ -5,7 +5,7 @@ import { buildPlan, tiny, withHeads, type Plan } from '../../model/plan.ts';
 import { createWeights, disposeWeights, forward } from '../../model/network.ts';
 import { randomWeights } from './weights.ts';
 import { exportOnnx, onnxOutputName } from '../../model/onnx/export.ts';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 
 test('ONNX Runtime matches the TF.js forward pass (tiny config, random weights)', async (t) => {
   const config = withHeads(tiny, { autoencoding: 1, labels: ['nuclei', 'neurons'] });

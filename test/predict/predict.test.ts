@@ -5,13 +5,13 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCanonicalWell } from '../../io/canonical.ts';
-import { plane, zStack, type Well } from '../../io/image.ts';
+import { plane, zStack, type Well } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { buildPlan, tiny, type ModelConfig } from '../../model/plan.ts';
 import { writeModelDir } from '../../model/onnx/model_dir.ts';
 import { createInferenceModel, predictStack, closeInferenceModel } from '../../model/onnx/infer.ts';
 import { listWells, predict } from '../../pipelines/predict.ts';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 import { randomWeights } from './weights.ts';
 import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
 

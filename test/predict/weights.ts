@@ -1,7 +1,7 @@
 /** Seeded random weights for prediction tests, with non-trivial batch-norm statistics. */
 import { initialValues } from '../../model/network.ts';
 import type { Plan } from '../../model/plan.ts';
-import { mulberry32 } from '../../fixtures/random.ts';
+import { mulberry32 } from '../../core/random.ts';
 
 export function randomWeights(plan: Plan, seed: number): Map<string, Float32Array> {
   const u = mulberry32(seed);

@@ -2,8 +2,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plane, type Plane, type Well } from '../../io/image.ts';
-import { rng } from '../../fixtures/random.ts';
+import { plane, type Plane, type Well } from '../../core/image.ts';
+import { rng } from '../../core/random.ts';
 import { SCHEMA_VERSION, type ShardMeta } from '../../io/shards/schema.ts';
 
 /**

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { cutPatch, samplePatches, splitWells, wellPatches } from '../../transforms/patches.ts';
 import { syntheticWell } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { ShardWriter, parquetSchema, type ShardFileInfo } from '../../io/shards/
 import { listShards, readPatches, readShardMeta } from '../../io/shards/reader.ts';
 import { META_KEY, SCHEMA_VERSION, shardColumns, type ShardFormat, type ShardMeta, type ShardPatch, type TrainingPatch } from '../../io/shards/schema.ts';
 import { cutPatch, splitWells, wellPatches } from '../../transforms/patches.ts';
-import type { Well } from '../../io/image.ts';
+import type { Well } from '../../core/image.ts';
 import { syntheticWell, tempDir, testMeta } from './helpers.ts';
 import { binaryValue, walkIpcFile } from './arrow-ipc.ts';
 

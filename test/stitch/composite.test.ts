@@ -1,6 +1,6 @@
 import test from 'ava';
-import { rng } from '../../fixtures/random.ts';
-import { plane, type Plane } from '../../io/image.ts';
+import { rng } from '../../core/random.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { compositePlane, layoutOf, type CompositeLayout } from '../../transforms/stitch/composite.ts';
 import { stitchWell } from '../../transforms/stitch/well.ts';
 import { texture } from './synth.ts';

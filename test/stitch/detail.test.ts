@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { detail } from '../../transforms/stitch/detail.ts';
 
 test('detail subtracts the (border-shrunk) box mean, and removes vignetting-like ramps in the interior', (t) => {

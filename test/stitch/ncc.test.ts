@@ -1,6 +1,6 @@
 import test from 'ava';
-import { rng } from '../../fixtures/random.ts';
-import { plane } from '../../io/image.ts';
+import { rng } from '../../core/random.ts';
+import { plane } from '../../core/image.ts';
 import { overlapNcc, pairOffset, pairWindows, type Rect } from '../../transforms/stitch/ncc.ts';
 import { phaseCorrelation } from '../../transforms/stitch/phase.ts';
 import { synthWell } from './synth.ts';

@@ -8,7 +8,7 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseTileConfiguration } from '../../io/discover.ts';
-import { plane, toFloat32, type Plane } from '../../io/image.ts';
+import { plane, toFloat32, type Plane } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { detail } from '../../transforms/stitch/detail.ts';
 import { overlapNcc, pairOffset } from '../../transforms/stitch/ncc.ts';

@@ -2,8 +2,8 @@
  * Synthetic wells for stitching tests: a seeded random textured canvas cut into an overlapping
  * grid of tiles at known (jittered, subpixel) positions.
  */
-import { rng } from '../../fixtures/random.ts';
-import { plane, type Plane } from '../../io/image.ts';
+import { rng } from '../../core/random.ts';
+import { plane, type Plane } from '../../core/image.ts';
 
 export interface SynthTile {
   readonly tileRow: number;

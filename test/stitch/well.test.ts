@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { stitchWell, stitchWellFrom, type StitchReport } from '../../transforms/stitch/well.ts';
 import { synthWell, type SynthTile } from './synth.ts';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { downscale2x } from '../../transforms/downscale.ts';
 
 test('downscale2x is the mean of each 2x2 block (bilinear at exactly half size)', (t) => {

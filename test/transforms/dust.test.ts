@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { FluorescenceDustEstimator, subtractDust } from '../../transforms/fluorescence_dust.ts';
 import { correctTransmittedDust, TransmittedDustEstimator } from '../../transforms/transmitted_dust.ts';
 import { cells, disks, iou, noisy, pearson, rmse, rng, vignette } from './synth.ts';

@@ -6,7 +6,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cachedDump, readDefects, readPositions, readTruthPlane } from '../../fixtures/truth.ts';
-import { toFloat32, type Plane } from '../../io/image.ts';
+import { toFloat32, type Plane } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { FlatFieldEstimator } from '../../transforms/flat_field.ts';
 import { gaussianBlur } from '../../transforms/gaussian.ts';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { correctFlatField, FlatFieldEstimator } from '../../transforms/flat_field.ts';
 import { cells, meanRelError, noisy, pearson, rmse, rng, vignette } from './synth.ts';
 

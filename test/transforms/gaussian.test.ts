@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { gaussianBlur, gaussianKernel } from '../../transforms/gaussian.ts';
 import { cells, rng, vignette } from './synth.ts';
 

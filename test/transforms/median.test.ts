@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { medianFilter5, removeSaltAndPepper } from '../../transforms/median.ts';
 import { rng } from './synth.ts';
 

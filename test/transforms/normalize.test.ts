@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane, zStack, stackPlane } from '../../io/image.ts';
+import { plane, zStack, stackPlane } from '../../core/image.ts';
 import { applyAffine, IntensityStats, normalize } from '../../transforms/normalize.ts';
 import { rng } from './synth.ts';
 

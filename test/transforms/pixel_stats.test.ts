@@ -1,5 +1,5 @@
 import test from 'ava';
-import { plane } from '../../io/image.ts';
+import { plane } from '../../core/image.ts';
 import { exactQuantile, PixelQuantiles } from '../../transforms/pixel_stats.ts';
 import { rng } from './synth.ts';
 

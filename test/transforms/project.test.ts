@@ -1,5 +1,5 @@
 import test from 'ava';
-import { zStack, plane } from '../../io/image.ts';
+import { zStack, plane } from '../../core/image.ts';
 import { projectPercentile } from '../../transforms/project.ts';
 import { rng } from './synth.ts';
 

@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toFloat32, type Plane } from '../../io/image.ts';
+import { toFloat32, type Plane } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { FlatFieldEstimator } from '../../transforms/flat_field.ts';
 import { TransmittedDustEstimator } from '../../transforms/transmitted_dust.ts';

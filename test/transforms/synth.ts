@@ -1,6 +1,6 @@
 /** Synthetic ground truth for the transform tests: vignettes, random cell textures, dust disks. */
-import { rng, type Rng } from '../../fixtures/random.ts';
-import { plane, type Plane } from '../../io/image.ts';
+import { rng, type Rng } from '../../core/random.ts';
+import { plane, type Plane } from '../../core/image.ts';
 
 /** Smooth vignette, mean 1: 1 - a r^2 plus a tilt, r normalized to the half-diagonal. */
 export function vignette(W: number, H: number, strength = 0.45, tilt = 0.1): Float32Array {

@@ -2,7 +2,7 @@
  * The generator's true cell list (`cells.json` of fixtures/generate.ts) as a label image of
  * nuclei, so segmentations can be checked against ground truth with `matchObjects`.
  */
-import { badInput } from '../../io/errors.ts';
+import { badInput } from '../../core/errors.ts';
 import type { Labels } from './components.ts';
 
 /** The part of a cell record this check needs: its nucleus ellipse (px) and whether it is alive. */

@@ -1,6 +1,6 @@
 /** Crops and display scaling for report figures. */
-import { plane, type Plane } from '../../io/image.ts';
-import { badOption } from '../../io/errors.ts';
+import { plane, type Plane } from '../../core/image.ts';
+import { badOption } from '../../core/errors.ts';
 
 /** Default side of the top-left crop shown in the report, px. */
 export const DEFAULT_CROP = 256;

@@ -4,7 +4,7 @@
  * is too dark, teal (false negative). Christiansen et al., Cell 2018, Figures 2-4.
  */
 import sharp from 'sharp';
-import type { Plane } from '../../io/image.ts';
+import type { Plane } from '../../core/image.ts';
 import { assertSameShape } from './shape.ts';
 
 /** Colour added per unit of over-prediction (false positive): magenta. */

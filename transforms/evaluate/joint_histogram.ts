@@ -1,8 +1,8 @@
 /**
  * The paper's pixel-level heatmap data: a 2-D histogram of true vs predicted intensity.
  */
-import type { Plane } from '../../io/image.ts';
-import { badOption } from '../../io/errors.ts';
+import type { Plane } from '../../core/image.ts';
+import { badOption } from '../../core/errors.ts';
 import { assertSameShape } from './shape.ts';
 
 /** A square 2-D histogram over [0, 1] x [0, 1]. */

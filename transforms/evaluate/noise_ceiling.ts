@@ -16,8 +16,8 @@
  * 1. C. Spearman, "The proof and measurement of association between two things", Am. J.
  *    Psychol. 15(1), 1904. doi:10.2307/1412159
  */
-import type { Plane } from '../../io/image.ts';
-import { badOption } from '../../io/errors.ts';
+import type { Plane } from '../../core/image.ts';
+import { badOption } from '../../core/errors.ts';
 import { pearson } from './pearson.ts';
 import { assertSameShape } from './shape.ts';
 

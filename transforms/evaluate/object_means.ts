@@ -1,5 +1,5 @@
 /** Mean intensity of an image inside each labelled object. */
-import type { Plane } from '../../io/image.ts';
+import type { Plane } from '../../core/image.ts';
 import type { Labels } from './components.ts';
 
 /**

@@ -5,8 +5,8 @@
  * 1. N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Syst. Man
  *    Cybern. 9(1), 1979. doi:10.1109/TSMC.1979.4310076
  */
-import type { Plane } from '../../io/image.ts';
-import { badOption } from '../../io/errors.ts';
+import type { Plane } from '../../core/image.ts';
+import { badOption } from '../../core/errors.ts';
 
 /**
  * Otsu threshold of a plane, computed like scikit-image's `threshold_otsu`: a `nbins`-bin

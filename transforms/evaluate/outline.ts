@@ -1,5 +1,5 @@
 /** Object outlines drawn over a grey image, to show true vs predicted segmentations. */
-import type { Plane } from '../../io/image.ts';
+import type { Plane } from '../../core/image.ts';
 import type { Labels } from './components.ts';
 import type { RgbImage } from './error_image.ts';
 

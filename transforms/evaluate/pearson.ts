@@ -7,9 +7,9 @@
  * 1. E. M. Christiansen et al., "In Silico Labeling: Predicting Fluorescent Labels in Unlabeled
  *    Images", Cell 173(3), 2018. doi:10.1016/j.cell.2018.03.040
  */
-import type { Plane } from '../../io/image.ts';
-import { badOption } from '../../io/errors.ts';
-import { mulberry32 } from '../../fixtures/random.ts';
+import type { Plane } from '../../core/image.ts';
+import { badOption } from '../../core/errors.ts';
+import { mulberry32 } from '../../core/random.ts';
 import { assertSameShape } from './shape.ts';
 
 /** The paper's sample size. */

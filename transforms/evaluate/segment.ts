@@ -3,8 +3,8 @@
  * connected components, then a distance-transform watershed that splits touching nuclei, and
  * removal of specks smaller than `minArea`.
  */
-import type { Plane } from '../../io/image.ts';
-import { badOption } from '../../io/errors.ts';
+import type { Plane } from '../../core/image.ts';
+import { badOption } from '../../core/errors.ts';
 import { otsuThreshold } from './otsu.ts';
 import { connectedComponents, objectAreas, type Labels } from './components.ts';
 import { distanceTransform } from './distance.ts';

@@ -1,5 +1,5 @@
 /** Shape checks shared by the evaluation transforms. */
-import type { Plane } from '../../io/image.ts';
+import type { Plane } from '../../core/image.ts';
 
 /**
  * Throws unless two planes have the same width and height.

@@ -1,5 +1,5 @@
 /** Gaussian smoothing of a float32 plane (separable, reflected borders). */
-import { plane, type Plane } from '../../io/image.ts';
+import { plane, type Plane } from '../../core/image.ts';
 
 /**
  * Gaussian blur with standard deviation `sigma` px, kernel truncated at 3 sigma, borders

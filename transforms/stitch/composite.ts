@@ -7,8 +7,8 @@
  * the canvas plus the tile being added, whatever the number of tiles, and the same layout is
  * applied to every z-plane and channel of the well.
  */
-import { badInput, badOption } from '../../io/errors.ts';
-import { plane, type Plane } from '../../io/image.ts';
+import { badInput, badOption } from '../../core/errors.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import type { StitchReport } from './well.ts';
 
 /** Where each tile goes on the canvas (integer px) and how wide the blending ramps are. */

@@ -3,8 +3,8 @@
  * removes vignetting and uneven background, which otherwise correlate (or anti-correlate) across
  * every overlap whatever the content, and would swamp both the match and the null NCCs.
  */
-import { badOption } from '../../io/errors.ts';
-import { plane, type Plane } from '../../io/image.ts';
+import { badOption } from '../../core/errors.ts';
+import { plane, type Plane } from '../../core/image.ts';
 
 /** Running-sum box mean along each row (window 2r+1, shrunk at the borders). */
 function boxRows(src: Float32Array, dst: Float32Array, w: number, h: number, r: number): void {

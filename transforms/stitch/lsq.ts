@@ -4,7 +4,7 @@
  * robust stage -> canvas affine fit that places unlinked tiles and islands and flags tiles far
  * from their stage position (stage faults).
  */
-import { badOption } from '../../io/errors.ts';
+import { badOption } from '../../core/errors.ts';
 
 /** A trusted pairwise measurement: tile b sits at (dx, dy) px from tile a. */
 export interface Link {

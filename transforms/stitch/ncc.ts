@@ -3,8 +3,8 @@
  * cross-correlation (NCC) on the implied overlap picks one, a parabola through the NCC of the
  * neighbouring integer offsets refines it to subpixel.
  */
-import { badOption } from '../../io/errors.ts';
-import type { Plane } from '../../io/image.ts';
+import { badOption } from '../../core/errors.ts';
+import type { Plane } from '../../core/image.ts';
 import { phaseCorrelation } from './phase.ts';
 
 /** The measured offset of tile b relative to tile a. */

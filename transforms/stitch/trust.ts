@@ -4,8 +4,8 @@
  * best NCC is what the search finds by chance on this well's texture, noise and vignetting; true
  * matches must clear that null distribution.
  */
-import { rng } from '../../fixtures/random.ts';
-import { badOption } from '../../io/errors.ts';
+import { rng } from '../../core/random.ts';
+import { badOption } from '../../core/errors.ts';
 
 /** A pair of tiles that do not overlap, to be registered as if b were a's right (x) or lower (y) neighbour. */
 export interface NullPair {

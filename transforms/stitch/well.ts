@@ -2,8 +2,8 @@
  * Registration of one well's tile grid: pairwise offsets between grid neighbours, a data-driven
  * trust threshold, global positions, and the `stitch/<well>.json` report.
  */
-import { badInput, badOption } from '../../io/errors.ts';
-import { plane, type Plane } from '../../io/image.ts';
+import { badInput, badOption } from '../../core/errors.ts';
+import { plane, type Plane } from '../../core/image.ts';
 import { detail } from './detail.ts';
 import { solvePositions, type Affine, type Link, type Point } from './lsq.ts';
 import { pairOffset, pairWindows, type Rect, type TileOffset } from './ncc.ts';
@@ -19,7 +19,7 @@ export interface GridSlot {
   readonly path?: string;
 }
 
-/** One tile of the registration reference (one channel, one z) at its grid slot. `Tile` from io/image.ts fits. */
+/** One tile of the registration reference (one channel, one z) at its grid slot. `Tile` from core/image.ts fits. */
 export interface GridTile extends GridSlot {
   readonly plane: Plane;
 }

@@ -4,7 +4,7 @@
  */
 import { isMainThread } from 'node:worker_threads';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { IslError } from '../io/errors.ts';
+import { IslError } from './errors.ts';
 
 /** A commander program with the project's conventions (errors on stderr, no auto-exit). */
 export function command(name: string, description: string): Command {
