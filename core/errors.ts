@@ -7,7 +7,8 @@ export type IslErrorCode =
   | 'BAD_INPUT' // a file or manifest row is missing, corrupt, or inconsistent
   | 'BAD_MANIFEST'
   | 'STAGE_FAILED' // wraps an error thrown inside a pipeline stage
-  | 'WELL_FAILED';
+  | 'WRITE_FAILED' // the file system refused an output write (disk full, permissions, read-only)
+  | 'WELL_FAILED'; // a well's job died (its worker thread crashed) without an error of its own
 
 export class IslError extends Error {
   readonly code: IslErrorCode;

@@ -25,14 +25,14 @@ import { isMainThread } from 'node:worker_threads';
 import { readCanonicalWell } from '../io/canonical.ts';
 import { imageInfo } from '../io/read.ts';
 import { badInput, badOption } from '../core/errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { removeStaleTemps, writeFileAtomic } from '../io/atomic.ts';
 import { plane, type Plane } from '../core/image.ts';
 import { formatIslName, parseIslName } from '../io/isl_names.ts';
 import { writeCanonicalPng, writeOmeTiff, type NamedPlane } from '../io/write.ts';
 import { blockInput, createInferenceModel, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
 import { readModelDir } from '../model/onnx/model_dir.ts';
 import { applyAffine, IntensityStats, NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
-import { partKey, partRecords, recordPath, removeStaleTemps, type JobContext, type Json } from '../runners/job.ts';
+import { partKey, partRecords, recordPath, type JobContext, type Json } from '../runners/job.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
 import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 

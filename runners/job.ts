@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -118,21 +117,4 @@ export async function writeRecord(recordDir: string, well: string, result: Json,
   const rec: CompletionRecord = { well, result, attempt, host: hostname(), pid: process.pid, finishedAt: new Date().toISOString(), seconds };
   await writeFileAtomic(recordPath(recordDir, well), JSON.stringify(rec, null, 1) + '\n');
   return rec;
-}
-
-/**
- * Removes temp files left in `dir` by an attempt that was killed mid-write (io/atomic.ts names
- * them `.NAME.PID.RAND.tmp`), so a retried job leaves no half files. Missing `dir` is fine.
- * @param name only the temps of this file (for folders that several jobs write at once).
- */
-export async function removeStaleTemps(dir: string, name?: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  const stale = names.filter((n) => n.startsWith(name === undefined ? '.' : `.${name}.`) && n.endsWith('.tmp'));
-  await Promise.all(stale.map((n) => rm(join(dir, n), { force: true })));
-  return stale.length;
 }

@@ -16,7 +16,7 @@ import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { SchemaElement } from 'hyparquet';
 import { Binary, Field, Int32, makeData, RecordBatch, RecordBatchFileWriter, Schema, Struct, Utf8, type Data } from 'apache-arrow';
 import { badOption, IslError } from '../../core/errors.ts';
-import { tempPathFor } from '../atomic.ts';
+import { removeStaleTemps, tempPathFor } from '../atomic.ts';
 import {
   META_KEY, SCHEMA_VERSION, SHARD_FILE_PATTERN, SHARD_FORMATS, SPLITS, ShardMetaSchema,
   labelColumn, maskColumn, rowBlobBytes, shardFileName, zodIssues,
@@ -227,8 +227,8 @@ export class ShardWriter {
       throw badOption('overwrite', `true to replace the ${existing.length} shard file(s) already in ${dir} (e.g. ${existing[0]})`, options.overwrite);
     }
     for (const f of existing) await rm(join(dir, f), { force: true });
-    // Temp files of runs killed mid-file (named by io/atomic.ts's tempPathFor).
-    for (const f of await readdir(dir)) if (/^\.shard-\d+\.(parquet|arrow)\..*\.tmp$/.test(f)) await rm(join(dir, f), { force: true });
+    // Temp files of runs killed mid-file.
+    await removeStaleTemps(dir, (name) => SHARD_FILE_PATTERN.test(name));
     return new ShardWriter(dir, format, maxBytes, rowGroupBytes, meta);
   }
 
@@ -319,7 +319,7 @@ export class ShardWriter {
       await f.sink.writeGroup(b);
     } catch (e) {
       await this.abort();
-      throw new IslError('BAD_INPUT', `writing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
+      throw new IslError('WRITE_FAILED', `writing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
     }
     f.rows += b.rows;
     f.groups++;
@@ -333,7 +333,7 @@ export class ShardWriter {
       await rename(f.tmp, f.path);
     } catch (e) {
       await this.abort();
-      throw new IslError('BAD_INPUT', `finishing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
+      throw new IslError('WRITE_FAILED', `finishing shard failed: ${(e as Error).message}`, { file: f.path, cause: e });
     }
     this.file = undefined;
     this.files.push({ path: f.path, rows: f.rows, bytes: (await stat(f.path)).size });

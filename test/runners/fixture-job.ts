@@ -9,8 +9,8 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeAtomic, writeFileAtomic } from '../../io/atomic.ts';
-import { removeStaleTemps, type Json, type JobContext } from '../../runners/job.ts';
+import { removeStaleTemps, writeAtomic, writeFileAtomic } from '../../io/atomic.ts';
+import type { Json, JobContext } from '../../runners/job.ts';
 
 export interface FixtureOptions {
   out: string;
