@@ -1,6 +1,7 @@
 import test from 'ava';
 import { plane } from '../../core/image.ts';
-import { otsuThreshold, connectedComponents, objectAreas, distanceTransform, segmentNuclei } from '../../transforms/evaluate/index.ts';
+import { IslError } from '../../core/errors.ts';
+import { otsuThreshold, connectedComponents, objectAreas, distanceTransform, segmentNuclei, gaussianBlur, errorImage, ksTwoSample } from '../../transforms/evaluate/index.ts';
 import { diskGrid, diskImage } from './synth.ts';
 
 test('otsuThreshold: separates two intensity levels; equals the hand-computed optimum', (t) => {
@@ -77,4 +78,15 @@ test('segmentNuclei: drops specks below minArea; validates options', (t) => {
   t.throws(() => segmentNuclei(img, { sigma: -1 }), { message: 'Expected a finite number >= 0 (px) for sigma but received -1 (number)' });
   t.throws(() => segmentNuclei(img, { minArea: 2.5 }), { message: 'Expected an integer >= 0 (px) for minArea but received 2.5 (number)' });
   t.throws(() => segmentNuclei(plane('float32', 8, 8)), { message: /all 64 pixels are 0 \(an empty image\?\)/ });
+});
+
+test('evaluation transforms throw IslErrors with codes the CLI maps to exit codes (no plain RangeError)', (t) => {
+  const blank = t.throws(() => otsuThreshold(plane('float32', 3, 3)));
+  t.true(IslError.is(blank, 'BAD_INPUT'), String(blank));
+  const sigma = t.throws(() => gaussianBlur(plane('float32', 3, 3), -1));
+  t.true(IslError.is(sigma, 'BAD_OPTION'), String(sigma));
+  const shapes = t.throws(() => errorImage(plane('float32', 2, 1), plane('float32', 1, 2)));
+  t.true(IslError.is(shapes, 'BAD_INPUT'), String(shapes));
+  const ks = t.throws(() => ksTwoSample([], [1]));
+  t.true(IslError.is(ks, 'BAD_INPUT'), String(ks));
 });

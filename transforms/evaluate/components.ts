@@ -1,4 +1,5 @@
 /** Connected-component labelling of a binary mask (two-pass union-find). */
+import { badOption, IslError } from '../../core/errors.ts';
 
 /** A label image: 0 = background, 1..count = objects. */
 export interface Labels {
@@ -18,11 +19,11 @@ export interface Labels {
  * @param width px.
  * @param height px.
  * @param connectivity 8 (default, diagonal neighbours connect, like scikit-image's default in 2-D) or 4.
- * @throws RangeError when the mask length is not width * height or connectivity is not 4 or 8.
+ * @throws IslError BAD_INPUT when the mask length is not width * height; BAD_OPTION when connectivity is not 4 or 8.
  */
 export function connectedComponents(mask: ArrayLike<number>, width: number, height: number, connectivity: 4 | 8 = 8): Labels {
-  if (mask.length !== width * height) throw new RangeError(`Expected a mask of ${width * height} pixels for ${width}x${height} but received ${mask.length}`);
-  if (connectivity !== 4 && connectivity !== 8) throw new RangeError(`Expected 4 or 8 for connectivity but received ${connectivity}`);
+  if (mask.length !== width * height) throw new IslError('BAD_INPUT', `Expected a mask of ${width * height} pixels for ${width}x${height} but received ${mask.length}`);
+  if (connectivity !== 4 && connectivity !== 8) throw badOption('connectivity', '4 or 8', connectivity);
   const n = width * height;
   const provisional = new Int32Array(n);
   // At most one provisional label per two pixels in a row can start a run, so n / 2 + 2 suffices.
@@ -60,7 +61,7 @@ export function connectedComponents(mask: ArrayLike<number>, width: number, heig
         }
       }
       if (!l) {
-        if (next >= parent.length) throw new RangeError('connectedComponents: label table overflow');
+        if (next >= parent.length) throw new Error('connectedComponents: label table overflow'); // cannot happen: the table has room for every run
         l = next;
         parent[next] = next;
         next++;

@@ -6,6 +6,7 @@
  * 1. P. F. Felzenszwalb, D. P. Huttenlocher, "Distance Transforms of Sampled Functions",
  *    Theory of Computing 8, 2012. doi:10.4086/toc.2012.v008a019
  */
+import { IslError } from '../../core/errors.ts';
 
 const BIG = 1e20;
 
@@ -45,7 +46,7 @@ function edt1d(f: Float64Array, n: number, d: Float64Array, v: Int32Array, z: Fl
  * @returns Float32Array of distances, px.
  */
 export function distanceTransform(mask: ArrayLike<number>, width: number, height: number): Float32Array {
-  if (mask.length !== width * height) throw new RangeError(`Expected a mask of ${width * height} pixels for ${width}x${height} but received ${mask.length}`);
+  if (mask.length !== width * height) throw new IslError('BAD_INPUT', `Expected a mask of ${width * height} pixels for ${width}x${height} but received ${mask.length}`);
   const n = Math.max(width, height);
   const f = new Float64Array(n);
   const d = new Float64Array(n);

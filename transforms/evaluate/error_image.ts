@@ -31,7 +31,7 @@ export interface RgbImage {
  * @param pred predicted image, same shape.
  * @param gain display gain applied to both before colouring; default 1 (see `displayGain`).
  * @returns 8-bit RGB.
- * @throws RangeError when the shapes differ.
+ * @throws IslError BAD_INPUT when the shapes differ.
  */
 export function errorImage(truth: Plane<'float32'>, pred: Plane<'float32'>, gain = 1): RgbImage {
   assertSameShape(truth, pred, 'truth', 'prediction');

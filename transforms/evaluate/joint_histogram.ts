@@ -2,7 +2,7 @@
  * The paper's pixel-level heatmap data: a 2-D histogram of true vs predicted intensity.
  */
 import type { Plane } from '../../core/image.ts';
-import { badOption } from '../../core/errors.ts';
+import { badOption, IslError } from '../../core/errors.ts';
 import { assertSameShape } from './shape.ts';
 
 /** A square 2-D histogram over [0, 1] x [0, 1]. */
@@ -28,7 +28,7 @@ export interface JointHistogram {
  * @param pred predicted image, same shape.
  * @param bins bins per axis; default 10 (bin width 0.1).
  * @returns the histogram, row = predicted bin, column = true bin.
- * @throws IslError BAD_OPTION for bins that are not a positive integer; RangeError when shapes
+ * @throws IslError BAD_OPTION for bins that are not a positive integer; IslError BAD_INPUT when shapes
  *   differ or a pixel is NaN.
  */
 export function jointHistogram(truth: Plane<'float32'>, pred: Plane<'float32'>, bins = 10): JointHistogram {
@@ -39,7 +39,7 @@ export function jointHistogram(truth: Plane<'float32'>, pred: Plane<'float32'>, 
   const p = pred.data;
   const bin = (v: number): number => (v <= 0 ? 0 : v >= 1 ? bins - 1 : Math.min(bins - 1, Math.floor(v * bins)));
   for (let i = 0; i < t.length; i++) {
-    if (Number.isNaN(t[i]) || Number.isNaN(p[i])) throw new RangeError(`Expected finite intensities but pixel ${i} is NaN (${Number.isNaN(t[i]) ? 'truth' : 'prediction'})`);
+    if (Number.isNaN(t[i]) || Number.isNaN(p[i])) throw new IslError('BAD_INPUT', `Expected finite intensities but pixel ${i} is NaN (${Number.isNaN(t[i]) ? 'truth' : 'prediction'})`);
     counts[bin(p[i]) * bins + bin(t[i])]++;
   }
   const scale = 1000 / t.length;

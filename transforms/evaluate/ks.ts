@@ -7,6 +7,7 @@
  *    Matematik 3, 1958. doi:10.1007/BF02589501
  * 2. W. H. Press et al., Numerical Recipes, 3rd ed., section 14.3.3 (asymptotic p-value).
  */
+import { IslError } from '../../core/errors.ts';
 
 /** Result of {@link ksTwoSample}. */
 export interface KsResult {
@@ -36,15 +37,15 @@ export const KS_EXACT_LIMIT = 1e7;
  *
  * @param a first sample (e.g. areas of live nuclei, px), any order.
  * @param b second sample.
- * @throws RangeError when a sample is empty or holds a NaN.
+ * @throws IslError BAD_INPUT when a sample is empty or holds a NaN.
  */
 export function ksTwoSample(a: ArrayLike<number>, b: ArrayLike<number>): KsResult {
   const n1 = a.length;
   const n2 = b.length;
-  if (n1 === 0 || n2 === 0) throw new RangeError(`Expected two non-empty samples for a Kolmogorov-Smirnov test but received sizes ${n1} and ${n2}`);
+  if (n1 === 0 || n2 === 0) throw new IslError('BAD_INPUT', `Expected two non-empty samples for a Kolmogorov-Smirnov test but received sizes ${n1} and ${n2}`);
   const x = Float64Array.from(a).sort();
   const y = Float64Array.from(b).sort();
-  if (Number.isNaN(x[n1 - 1]) || Number.isNaN(y[n2 - 1])) throw new RangeError('Expected samples without NaN for a Kolmogorov-Smirnov test');
+  if (Number.isNaN(x[n1 - 1]) || Number.isNaN(y[n2 - 1])) throw new IslError('BAD_INPUT', 'Expected samples without NaN for a Kolmogorov-Smirnov test');
   // D in lattice units: c = max |i n2 - j n1| over the merged order, so D = c / (n1 n2) exactly.
   let i = 0;
   let j = 0;

@@ -17,7 +17,7 @@
  *    Psychol. 15(1), 1904. doi:10.2307/1412159
  */
 import type { Plane } from '../../core/image.ts';
-import { badOption } from '../../core/errors.ts';
+import { badOption, IslError } from '../../core/errors.ts';
 import { pearson } from './pearson.ts';
 import { assertSameShape } from './shape.ts';
 
@@ -38,12 +38,12 @@ export interface NoiseCeiling {
  * Noise ceiling from two replicate true images of the same field: sqrt(max(0, r(T1, T2))).
  * @param t1 first replicate, canonical intensities.
  * @param t2 second replicate, same shape.
- * @throws RangeError when the shapes differ or a replicate is constant (r undefined).
+ * @throws IslError BAD_INPUT when the shapes differ or a replicate is constant (r undefined).
  */
 export function ceilingFromReplicates(t1: Plane<'float32'>, t2: Plane<'float32'>): NoiseCeiling {
   assertSameShape(t1, t2, 'the first replicate', 'the second replicate');
   const r12 = pearson(t1.data, t2.data);
-  if (Number.isNaN(r12)) throw new RangeError('Expected replicate images with varying intensities for a noise ceiling but one is constant');
+  if (Number.isNaN(r12)) throw new IslError('BAD_INPUT', 'Expected replicate images with varying intensities for a noise ceiling but one is constant');
   return { r: Math.sqrt(Math.max(0, r12)), method: 'replicates', formula: 'sqrt(r(T1, T2))', replicateR: r12 };
 }
 
@@ -51,7 +51,7 @@ export function ceilingFromReplicates(t1: Plane<'float32'>, t2: Plane<'float32'>
  * Noise ceiling from a stated noise standard deviation: sqrt(max(0, 1 - sigma^2 / var(T))).
  * @param truth true image, canonical intensities.
  * @param sigma noise standard deviation, canonical intensity units (counts / 65535), >= 0.
- * @throws IslError BAD_OPTION for a negative or non-finite sigma; RangeError for a constant image.
+ * @throws IslError BAD_OPTION for a negative or non-finite sigma; IslError BAD_INPUT for a constant image.
  */
 export function ceilingFromNoiseSd(truth: Plane<'float32'>, sigma: number): NoiseCeiling {
   if (!(sigma >= 0) || !Number.isFinite(sigma)) throw badOption('noiseSd', 'a finite number >= 0 (canonical intensity units)', sigma);
@@ -62,7 +62,7 @@ export function ceilingFromNoiseSd(truth: Plane<'float32'>, sigma: number): Nois
   let v = 0;
   for (let i = 0; i < d.length; i++) v += (d[i] - mean) * (d[i] - mean);
   v /= d.length;
-  if (v === 0) throw new RangeError('Expected a true image with varying intensities for a noise ceiling but it is constant');
+  if (v === 0) throw new IslError('BAD_INPUT', 'Expected a true image with varying intensities for a noise ceiling but it is constant');
   return { r: Math.sqrt(Math.max(0, 1 - (sigma * sigma) / v)), method: 'noise-sd', formula: 'sqrt(1 - sigma^2 / var(T))', noiseSd: sigma };
 }
 
@@ -71,11 +71,11 @@ export function ceilingFromNoiseSd(truth: Plane<'float32'>, sigma: number): Nois
  * in any units): r(clean, truth), clipped at 0.
  * @param clean noise-free signal, same shape as truth.
  * @param truth true image.
- * @throws RangeError when the shapes differ or either image is constant.
+ * @throws IslError BAD_INPUT when the shapes differ or either image is constant.
  */
 export function ceilingFromClean(clean: Plane<'float32'>, truth: Plane<'float32'>): NoiseCeiling {
   assertSameShape(clean, truth, 'the clean image', 'the true image');
   const r = pearson(clean.data, truth.data);
-  if (Number.isNaN(r)) throw new RangeError('Expected a clean and a true image with varying intensities for a noise ceiling but one is constant');
+  if (Number.isNaN(r)) throw new IslError('BAD_INPUT', 'Expected a clean and a true image with varying intensities for a noise ceiling but one is constant');
   return { r: Math.max(0, r), method: 'clean', formula: 'r(clean, T)' };
 }

@@ -3,6 +3,7 @@
  * nuclei are matched by maximum overlap and each disagreement is classified as a split, merge,
  * addition or miss (Christiansen et al., Cell 2018, Figure 4 and STAR Methods).
  */
+import { IslError } from '../../core/errors.ts';
 import type { Labels } from './components.ts';
 
 /** Error counts and accuracy of predicted objects against true objects. */
@@ -41,11 +42,11 @@ export interface ObjectMatch {
  * @param truth labels of the true nuclei.
  * @param pred labels of the predicted nuclei, same shape.
  * @returns counts and accuracy.
- * @throws RangeError when the shapes differ.
+ * @throws IslError BAD_INPUT when the shapes differ.
  */
 export function matchObjects(truth: Labels, pred: Labels): ObjectMatch {
   if (truth.width !== pred.width || truth.height !== pred.height) {
-    throw new RangeError(`Expected predicted labels to be ${truth.width}x${truth.height} like the true labels but they are ${pred.width}x${pred.height}`);
+    throw new IslError('BAD_INPUT', `Expected predicted labels to be ${truth.width}x${truth.height} like the true labels but they are ${pred.width}x${pred.height}`);
   }
   const nt = truth.count;
   const np = pred.count;

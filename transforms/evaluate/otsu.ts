@@ -6,7 +6,7 @@
  *    Cybern. 9(1), 1979. doi:10.1109/TSMC.1979.4310076
  */
 import type { Plane } from '../../core/image.ts';
-import { badOption } from '../../core/errors.ts';
+import { badOption, IslError } from '../../core/errors.ts';
 
 /**
  * Otsu threshold of a plane, computed like scikit-image's `threshold_otsu`: a `nbins`-bin
@@ -16,7 +16,7 @@ import { badOption } from '../../core/errors.ts';
  * @param p image, any intensity range.
  * @param nbins histogram bins; default 256.
  * @returns the threshold, in the image's units.
- * @throws IslError BAD_OPTION for nbins < 2; RangeError when the image has no finite pixel or a
+ * @throws IslError BAD_OPTION for nbins < 2; IslError BAD_INPUT when the image has no finite pixel or a
  *   single intensity (an empty image: nothing to separate).
  */
 export function otsuThreshold(p: Plane<'float32'>, nbins = 256): number {
@@ -29,8 +29,8 @@ export function otsuThreshold(p: Plane<'float32'>, nbins = 256): number {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`Expected finite pixels for Otsu's threshold but the ${p.width}x${p.height} image has none`);
-  if (lo === hi) throw new RangeError(`Expected at least two intensities for Otsu's threshold but all ${d.length} pixels are ${lo} (an empty image?)`);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new IslError('BAD_INPUT', `Expected finite pixels for Otsu's threshold but the ${p.width}x${p.height} image has none`);
+  if (lo === hi) throw new IslError('BAD_INPUT', `Expected at least two intensities for Otsu's threshold but all ${d.length} pixels are ${lo} (an empty image?)`);
   const hist = new Float64Array(nbins);
   const scale = nbins / (hi - lo);
   for (let i = 0; i < d.length; i++) {

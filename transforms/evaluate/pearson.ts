@@ -8,7 +8,7 @@
  *    Images", Cell 173(3), 2018. doi:10.1016/j.cell.2018.03.040
  */
 import type { Plane } from '../../core/image.ts';
-import { badOption } from '../../core/errors.ts';
+import { badOption, IslError } from '../../core/errors.ts';
 import { mulberry32 } from '../../core/random.ts';
 import { assertSameShape } from './shape.ts';
 
@@ -22,12 +22,12 @@ export const DEFAULT_PEARSON_SAMPLES = 1_000_000;
  * @param a first values.
  * @param b second values, same length as `a`.
  * @returns r in [-1, 1], or NaN when either sequence is constant (r is undefined there).
- * @throws RangeError when the lengths differ or are zero.
+ * @throws IslError BAD_INPUT when the lengths differ or are zero.
  */
 export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = a.length;
-  if (n !== b.length) throw new RangeError(`Expected sequences of equal length but received ${n} and ${b.length}`);
-  if (n === 0) throw new RangeError('Expected at least one value for a Pearson correlation but received none');
+  if (n !== b.length) throw new IslError('BAD_INPUT', `Expected sequences of equal length but received ${n} and ${b.length}`);
+  if (n === 0) throw new IslError('BAD_INPUT', 'Expected at least one value for a Pearson correlation but received none');
   let ma = 0;
   let mb = 0;
   for (let i = 0; i < n; i++) {
@@ -84,7 +84,7 @@ export interface PearsonResult {
  * @param opts samples (default 1,000,000) and seed (default 0).
  * @returns sampled and whole-image r (NaN when an image is constant).
  * @throws IslError BAD_OPTION for a non-positive or non-integer `samples` or a non-finite seed;
- *   RangeError when the shapes differ.
+ *   IslError BAD_INPUT when the shapes differ.
  * @example sampledPearson(truth, pred, { seed: 1 }).sampled // 0.87
  */
 export function sampledPearson(truth: Plane<'float32'>, pred: Plane<'float32'>, opts: SampledPearsonOptions = {}): PearsonResult {

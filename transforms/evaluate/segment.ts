@@ -39,7 +39,7 @@ export interface Segmentation {
  * @param opts see {@link SegmentOptions}.
  * @returns labels 1..count, the threshold used, and object areas.
  * @throws IslError BAD_OPTION for a negative sigma, splitDepth or minArea, or a non-finite
- *   threshold; RangeError (from Otsu) when the image has a single intensity.
+ *   threshold; IslError BAD_INPUT (from Otsu) when the image has a single intensity.
  */
 export function segmentNuclei(p: Plane<'float32'>, opts: SegmentOptions = {}): Segmentation {
   const sigma = opts.sigma ?? 1;

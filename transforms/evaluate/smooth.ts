@@ -1,4 +1,5 @@
 /** Gaussian smoothing of a float32 plane (separable, reflected borders). */
+import { IslError } from '../../core/errors.ts';
 import { plane, type Plane } from '../../core/image.ts';
 
 /**
@@ -6,10 +7,10 @@ import { plane, type Plane } from '../../core/image.ts';
  * reflected (like scipy's mode='reflect'). sigma = 0 returns a copy.
  * @param p input plane.
  * @param sigma px, >= 0.
- * @throws RangeError for a negative or non-finite sigma.
+ * @throws IslError BAD_OPTION for a negative or non-finite sigma.
  */
 export function gaussianBlur(p: Plane<'float32'>, sigma: number): Plane<'float32'> {
-  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new RangeError(`Expected a finite sigma >= 0 (px) but received ${sigma}`);
+  if (!(sigma >= 0) || !Number.isFinite(sigma)) throw new IslError('BAD_OPTION', `Expected a finite sigma >= 0 (px) but received ${sigma}`);
   const { width: w, height: h } = p;
   if (sigma === 0) return plane('float32', w, h, Float32Array.from(p.data));
   const r = Math.max(1, Math.ceil(3 * sigma));

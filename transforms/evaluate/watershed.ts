@@ -13,6 +13,7 @@
  * 2. F. Chazal et al., "Persistence-based clustering in Riemannian manifolds", J. ACM 60(6), 2013.
  *    doi:10.1145/2535927
  */
+import { IslError } from '../../core/errors.ts';
 import type { Labels } from './components.ts';
 
 const DX = [-1, 0, 1, -1, 1, -1, 0, 1];
@@ -31,7 +32,7 @@ const DY = [-1, -1, -1, 0, 0, 1, 1, 1];
 export function splitTouching(labels: Labels, distance: Float32Array, depth = 2): Labels {
   const { width, height } = labels;
   const n = width * height;
-  if (distance.length !== n) throw new RangeError(`Expected ${n} distances for ${width}x${height} labels but received ${distance.length}`);
+  if (distance.length !== n) throw new IslError('BAD_INPUT', `Expected ${n} distances for ${width}x${height} labels but received ${distance.length}`);
   // Counting sort by squared distance (an integer for an exact EDT), largest first.
   const sq = new Int32Array(n);
   let maxSq = 0;
