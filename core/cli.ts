@@ -28,8 +28,10 @@ export function number(value: string, _previous?: unknown): number {
 /**
  * Runs `main` as the process's work: parses argv, awaits, and turns any failure into one line on
  * stderr and an exit code. `main` may return a number to exit with (e.g. 1 when some wells failed).
+ * @param flags API option keys whose flag is not the one of the same attribute name
+ *   (e.g. `{ lockDurationMs: '--lock-duration' }`), for error messages.
  */
-export async function runCli(program: Command, main: (opts: any, program: Command) => Promise<number | void>, argv = process.argv): Promise<void> {
+export async function runCli(program: Command, main: (opts: any, program: Command) => Promise<number | void>, argv = process.argv, flags: Readonly<Record<string, string>> = {}): Promise<void> {
   let opts: unknown;
   try {
     program.parse(argv);
@@ -45,10 +47,20 @@ export async function runCli(program: Command, main: (opts: any, program: Comman
     const code = await main(opts, program);
     process.exitCode = typeof code === 'number' ? code : 0;
   } catch (e) {
-    process.stderr.write(`${program.name()}: ${oneLine(e)}\n`);
+    process.stderr.write(`${program.name()}: ${oneLine(flagNamed(program, e, flags))}\n`);
     if (process.env.ISL_DEBUG) console.error(e);
     process.exitCode = IslError.is(e, 'BAD_OPTION') ? 2 : 1;
   }
+}
+
+/**
+ * A BAD_OPTION about an API key (`blockSize`) reworded to name the program's flag for it
+ * (`--block-size`), so users read the option they typed.
+ */
+function flagNamed(program: Command, e: unknown, flags: Readonly<Record<string, string>>): unknown {
+  if (!IslError.is(e, 'BAD_OPTION') || !e.option) return e;
+  const flag = flags[e.option] ?? program.options.find((o) => o.attributeName() === e.option)?.long;
+  return flag ? new Error(e.message.replace(`for ${e.option} but`, `for ${flag} but`)) : e;
 }
 
 /** The one-line reason for an error (the first line of its message). */

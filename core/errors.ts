@@ -18,8 +18,10 @@ export class IslError extends Error {
   readonly stage?: string;
   /** The well it concerns, so other wells can go on. */
   readonly well?: string;
+  /** The API option key a BAD_OPTION is about (e.g. `blockSize`); a CLI names its flag instead. */
+  readonly option?: string;
 
-  constructor(code: IslErrorCode, message: string, opts: { file?: string; stage?: string; well?: string; cause?: unknown } = {}) {
+  constructor(code: IslErrorCode, message: string, opts: { file?: string; stage?: string; well?: string; option?: string; cause?: unknown } = {}) {
     const where = [opts.stage && `stage ${opts.stage}`, opts.file].filter(Boolean).join(', ');
     super(where ? `${where}: ${message}` : message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'IslError';
@@ -27,6 +29,7 @@ export class IslError extends Error {
     this.file = opts.file;
     this.stage = opts.stage;
     this.well = opts.well;
+    this.option = opts.option;
   }
 
   static is(e: unknown, code?: IslErrorCode): e is IslError {
@@ -37,7 +40,7 @@ export class IslError extends Error {
 /** "Expected <what> for <name> but received <value> (<type>)": the one formatter for bad options. */
 export function badOption(name: string, what: string, value: unknown): IslError {
   const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  return new IslError('BAD_OPTION', `Expected ${what} for ${name} but received ${shown} (${value === null ? 'null' : typeof value})`);
+  return new IslError('BAD_OPTION', `Expected ${what} for ${name} but received ${shown} (${value === null ? 'null' : typeof value})`, { option: name });
 }
 
 /** Error for a bad file: states the file and what was expected vs found. */
