@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { IslError } from '../core/errors.ts';
+import { reviveError } from './errors.ts';
 import type { JobSpec, Json } from './job.ts';
 import type { ThreadReply, ThreadTask } from './thread.ts';
 
@@ -35,7 +36,8 @@ export class ThreadPool {
 
   /**
    * Runs `spec.fn(well, spec.options, {attempt, threads, part})` in a free thread, or
-   * `spec.merge(...)` when `split.parts` is given; rejects with the job's error.
+   * `spec.merge(...)` when `split.parts` is given; rejects with the job's error (same code, file,
+   * well and cause), or IslError WELL_FAILED when the thread died.
    */
   run(spec: JobSpec, well: string, attempt: number, threads: number, split: { part?: string; parts?: readonly string[] } = {}): Promise<Json> {
     if (this.closed) return Promise.reject(new Error('ThreadPool is closed'));
@@ -59,11 +61,7 @@ export class ThreadPool {
       if (!busy || busy.id !== reply.id) return;
       slot.busy = undefined;
       if (reply.ok) busy.resolve(reply.result);
-      else {
-        const e = new IslError('WELL_FAILED', reply.error.message);
-        if (reply.error.stack) e.stack = reply.error.stack;
-        busy.reject(e);
-      }
+      else busy.reject(reviveError(reply.error));
       this.dispatch();
     });
     // A thread that dies (uncaught error, out of memory) fails its well and is replaced.

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { FlowProducer, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { badOption, IslError } from '../core/errors.ts';
+import { isPermanent } from './errors.ts';
 import { partKey, partRecords, readRecord, resolveJobModule, writeRecord, type JobSpec, type Json } from './job.ts';
 import { ThreadPool } from './pool.ts';
 import { progress as startProgress, type ProgressOptions } from '../core/progress.ts';
@@ -65,8 +66,8 @@ export interface RunSummary {
   readonly done: { well: string; result: Json }[];
   /** Wells skipped by `resume` (already recorded). */
   readonly skipped: string[];
-  /** Wells that failed after every attempt, with the last error. */
-  readonly failed: { well: string; error: string }[];
+  /** Wells that failed after every attempt (or at once, for a permanent error), with the last error and its code when it had one. */
+  readonly failed: { well: string; error: string; code?: string }[];
   /** Parts of split wells run in this run, and skipped by `resume`. */
   readonly parts: { readonly done: number; readonly skipped: number };
   readonly seconds: number;
@@ -118,8 +119,8 @@ export async function runWells(wells: readonly string[], job: JobSpec, opts: Run
         done.push({ well, result });
         emit(well, 'done');
       },
-      fail(well, error) {
-        failed.push({ well, error });
+      fail(well, error, code) {
+        failed.push({ well, error, ...(code ? { code } : {}) });
         emit(well, 'failed', error);
       },
       partDone(well, part) {
@@ -137,7 +138,7 @@ export async function runWells(wells: readonly string[], job: JobSpec, opts: Run
 
 interface Callbacks {
   done(well: string, result: Json): void;
-  fail(well: string, error: string): void;
+  fail(well: string, error: string, code?: string): void;
   partDone(well: string, part: string): void;
 }
 
@@ -172,13 +173,18 @@ function validate(wells: readonly string[], job: JobSpec, opts: RunOptions): Res
   return { records: opts.records, workers, parts, resume: opts.resume ?? false, attempts, backoffMs, threads, queueName, queue: opts.queue, redisPassword: opts.redisPassword };
 }
 
-/** Calls `run(attempt)` until it succeeds or `attempts` are used up, with exponential backoff. */
-async function withRetries(o: Resolved, run: (attempt: number) => Promise<Json>): Promise<{ ok: true; result: Json } | { ok: false; error: string }> {
+/**
+ * Calls `run(attempt)` until it succeeds or `attempts` are used up, with exponential backoff.
+ * A permanent error (bad option, bad input: runners/errors.ts) fails at once: a retry would
+ * only repeat it.
+ */
+async function withRetries(o: Resolved, run: (attempt: number) => Promise<Json>): Promise<{ ok: true; result: Json } | { ok: false; error: string; code?: string }> {
   for (let attempt = 1; ; attempt++) {
     try {
       return { ok: true, result: await run(attempt) };
     } catch (e) {
-      if (attempt >= o.attempts) return { ok: false, error: (e as Error).message };
+      const code = (e as { code?: unknown }).code;
+      if (attempt >= o.attempts || isPermanent(e)) return { ok: false, error: (e as Error).message, ...(typeof code === 'string' ? { code } : {}) };
       await sleep(o.backoffMs * 2 ** (attempt - 1));
     }
   }
@@ -209,11 +215,11 @@ async function runLocal(wells: string[], partsTodo: ReadonlyMap<string, string[]
             }),
           );
           const bad = results.find((x) => !x.r.ok);
-          if (bad && !bad.r.ok) return cb.fail(well, `part ${bad.part}: ${bad.r.error}`);
+          if (bad && !bad.r.ok) return cb.fail(well, `part ${bad.part}: ${bad.r.error}`, bad.r.code);
         }
         const r = await attempt(well, [o.records, well], left ? { parts: o.parts[well] } : {});
         if (r.ok) cb.done(well, r.result);
-        else cb.fail(well, r.error);
+        else cb.fail(well, r.error, r.code);
       }),
     );
   } finally {

@@ -9,11 +9,11 @@
  * lock-duration + stalled-interval. Jobs run off the main thread so the lock keeps renewing.
  */
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
-import { Command } from 'commander';
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 import { badOption } from '../core/errors.ts';
-import { partKey, partRecords, writeRecord, type Json } from './job.ts';
+import { isPermanent } from './errors.ts';
+import { partKey, partRecords, resolveJobModule, writeRecord, type Json } from './job.ts';
 import { ThreadPool } from './pool.ts';
 import { redactUrl, redisConnection } from './redis.ts';
 import { DEFAULT_QUEUE_NAME, type QueuedWell } from './run.ts';
@@ -47,12 +47,12 @@ export interface RunningWorker {
 /** Starts pulling and running jobs. */
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const concurrency = opts.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('--concurrency', 'a positive integer', opts.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', opts.concurrency);
   const threads = opts.threads ?? Math.max(1, Math.floor(availableParallelism() / concurrency));
-  if (!Number.isInteger(threads) || threads < 1) throw badOption('--threads', 'a positive integer', opts.threads);
+  if (!Number.isInteger(threads) || threads < 1) throw badOption('threads', 'a positive integer', opts.threads);
   const lockDuration = opts.lockDurationMs ?? 30000;
   const stalledInterval = opts.stalledIntervalMs ?? 30000;
-  for (const [k, v] of [['--lock-duration', lockDuration], ['--stalled-interval', stalledInterval]] as const) {
+  for (const [k, v] of [['lockDurationMs', lockDuration], ['stalledIntervalMs', stalledInterval]] as const) {
     if (!Number.isFinite(v) || v < 100) throw badOption(k, 'a number of milliseconds >= 100', v);
   }
   const log = opts.log ?? ((l) => process.stderr.write(JSON.stringify(l) + '\n'));
@@ -66,16 +66,22 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const worker = new Worker<QueuedWell, Json>(
     opts.queueName ?? DEFAULT_QUEUE_NAME,
     async (job: Job<QueuedWell, Json>) => {
-      const { well, job: spec, records, part, parts } = job.data;
       const attempt = job.attemptsMade + 1;
       const t = Date.now();
-      const what = part !== undefined ? { part } : parts ? { merge: parts.length } : {};
-      log({ event: 'start', well, ...what, job: job.id, attempt, pid: process.pid });
-      const result = await pool.run(spec, well, attempt, threads, { part, parts });
-      if (part !== undefined) await writeRecord(partRecords(records), partKey(well, part), result, attempt, (Date.now() - t) / 1000);
-      else await writeRecord(records, well, result, attempt, (Date.now() - t) / 1000);
-      log({ event: 'done', well, ...what, job: job.id, seconds: (Date.now() - t) / 1000 });
-      return result;
+      try {
+        const { well, job: spec, records, part, parts } = checkQueuedWell(job.data);
+        const what = part !== undefined ? { part } : parts ? { merge: parts.length } : {};
+        log({ event: 'start', well, ...what, job: job.id, attempt, pid: process.pid });
+        const result = await pool.run(spec, well, attempt, threads, { part, parts });
+        if (part !== undefined) await writeRecord(partRecords(records), partKey(well, part), result, attempt, (Date.now() - t) / 1000);
+        else await writeRecord(records, well, result, attempt, (Date.now() - t) / 1000);
+        log({ event: 'done', well, ...what, job: job.id, seconds: (Date.now() - t) / 1000 });
+        return result;
+      } catch (e) {
+        // A bad option or bad input fails the same way on every attempt: no BullMQ retries.
+        if (isPermanent(e)) throw new UnrecoverableError((e as Error).message);
+        throw e;
+      }
     },
     { connection, concurrency, lockDuration, stalledInterval, maxStalledCount: 2, autorun: false },
   );
@@ -108,7 +114,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     })());
 
   await worker.waitUntilReady().catch((e: Error) => {
-    throw badOption('--queue', `a reachable Redis (${e.message})`, redactUrl(opts.queue));
+    throw badOption('queue', `a reachable Redis (${e.message})`, redactUrl(opts.queue));
   });
   log({ event: 'ready', queue: redactUrl(opts.queue), name: opts.queueName ?? DEFAULT_QUEUE_NAME, concurrency, threads, pid: process.pid });
   void worker.run();
@@ -116,45 +122,50 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   return { close, stopped };
 }
 
-/** CLI entry. */
-export async function main(argv: string[]): Promise<void> {
-  const cmd = new Command('runners/worker.ts')
-    .description('Pull per-well jobs (predict, preprocess) from a Redis queue and run them.')
+/**
+ * Checks a queued job's data before any work: anyone who can write to the queue chooses it, so
+ * its well id, records folder and parts must be plain strings (no NUL) and its module one of
+ * this project's (runners/job.ts). The job function then checks the well name for its own use.
+ * @throws IslError BAD_OPTION naming the bad field
+ */
+export function checkQueuedWell(data: unknown): QueuedWell {
+  const d = (data ?? {}) as Partial<QueuedWell>;
+  const text = (v: unknown) => typeof v === 'string' && v !== '' && !v.includes('\0');
+  if (!text(d.well)) throw badOption('queued job well', 'a non-empty well id without NUL', d.well);
+  if (!text(d.records)) throw badOption('queued job records', 'a records folder path without NUL', d.records);
+  if (d.part !== undefined && !text(d.part)) throw badOption('queued job part', 'a non-empty part id without NUL', d.part);
+  if (d.parts !== undefined && (!Array.isArray(d.parts) || !d.parts.every(text))) throw badOption('queued job parts', 'a list of non-empty part ids without NUL', d.parts);
+  resolveJobModule(d.job!);
+  return d as QueuedWell;
+}
+
+/** The `worker` command line: exits 2 for bad usage (bad flag, unreachable Redis), 1 when it fails after starting. */
+export async function main(argv = process.argv): Promise<void> {
+  const program = command('worker', 'Pull per-well jobs (predict, preprocess) from a Redis queue and run them.')
     .requiredOption('--queue <url>', 'redis://HOST:PORT[/DB] or rediss://... (TLS)')
     .option('--redis-password <password>', 'Redis password (or set ISL_REDIS_PASSWORD)')
     .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
-    .option('--concurrency <n>', 'wells processed at once by this worker', '1')
-    .option('--threads <n>', 'compute threads per job (default: cores / concurrency)')
-    .option('--lock-duration <ms>', 'job lock lifetime; a killed worker\'s job is retried after about this plus --stalled-interval', '30000')
-    .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers', '30000')
-    .option('--idle-exit <s>', 'exit after this many seconds without jobs')
-    .parse(argv);
-  const o = cmd.opts<Record<string, string | undefined>>();
-  const num = (name: string, v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw badOption(name, 'a number', v);
-    return n;
-  };
-  const w = await startWorker({
-    queue: o.queue!,
-    redisPassword: o.redisPassword,
-    queueName: o.queueName,
-    concurrency: num('--concurrency', o.concurrency),
-    threads: num('--threads', o.threads),
-    lockDurationMs: num('--lock-duration', o.lockDuration),
-    stalledIntervalMs: num('--stalled-interval', o.stalledInterval),
-    idleExitS: num('--idle-exit', o.idleExit),
-  });
-  const stop = () => void w.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  await w.stopped;
+    .option('--concurrency <n>', 'wells processed at once by this worker', positiveInt, 1)
+    .option('--threads <n>', 'compute threads per job (default: cores / concurrency)', positiveInt)
+    .option('--lock-duration <ms>', "job lock lifetime; a killed worker's job is retried after about this plus --stalled-interval", number, 30000)
+    .option('--stalled-interval <ms>', 'how often to look for jobs of dead workers', number, 30000)
+    .option('--idle-exit <s>', 'exit after this many seconds without jobs', number);
+  await runCli(program, async (o) => {
+    const w = await startWorker({
+      queue: o.queue,
+      redisPassword: o.redisPassword,
+      queueName: o.queueName,
+      concurrency: o.concurrency,
+      threads: o.threads,
+      lockDurationMs: o.lockDuration,
+      stalledIntervalMs: o.stalledInterval,
+      idleExitS: o.idleExit,
+    });
+    const stop = () => void w.close();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await w.stopped;
+  }, argv, { lockDurationMs: '--lock-duration', stalledIntervalMs: '--stalled-interval', idleExitS: '--idle-exit' });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv).catch((e: Error) => {
-    process.stderr.write(`${e.message}\n`);
-    process.exit(1);
-  });
-}
+if (isMain(import.meta.url)) await main();

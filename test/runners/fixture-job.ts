@@ -9,6 +9,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { IslError, type IslErrorCode } from '../../core/errors.ts';
 import { removeStaleTemps, writeAtomic, writeFileAtomic } from '../../io/atomic.ts';
 import type { Json, JobContext } from '../../runners/job.ts';
 
@@ -53,4 +54,13 @@ export async function fixtureMerge(well: string, options: Json, ctx: JobContext)
   await writeFileAtomic(join(dir, 'result.txt'), texts.join('\n'));
   appendFileSync(o.log, `merge-end ${well} ${process.pid} ${ctx.attempt}\n`);
   return { parts: ctx.parts!.length };
+}
+
+/** Logs a start line, then throws an IslError with `options.code` (or a plain Error when absent), with a cause. */
+export async function failingJob(well: string, options: Json, ctx: JobContext): Promise<Json> {
+  const o = options as unknown as { log: string; code?: IslErrorCode };
+  appendFileSync(o.log, `start ${well} ${process.pid} ${ctx.attempt}\n`);
+  const cause = Object.assign(new Error('root cause'), { code: 'ENOSPC', syscall: 'write' });
+  if (o.code === undefined) throw new Error(`plain failure of ${well}`, { cause });
+  throw new IslError(o.code, `fixture ${o.code} of ${well}`, { file: `${well}.tif`, well, stage: 'fixture', cause });
 }
