@@ -29,8 +29,8 @@ import { removeStaleTemps, writeFileAtomic } from '../io/atomic.ts';
 import { plane, type Plane } from '../core/image.ts';
 import { formatIslName, parseIslName } from '../io/isl_names.ts';
 import { writeCanonicalPng, writeOmeTiff, type NamedPlane } from '../io/write.ts';
-import { blockInput, createInferenceModel, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
-import { readModelDir } from '../model/onnx/model_dir.ts';
+import { blockInput, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
+import { describeModel, openModel, preparePackageStack } from '../model/bioimageio/open.ts';
 import { applyAffine, IntensityStats, NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
 import { partKey, partRecords, recordPath, type JobContext, type Json } from '../runners/job.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
@@ -131,7 +131,8 @@ function validate(opts: PredictOptions): JobOptions & { workers: number; blockSi
 export async function predict(opts: PredictOptions): Promise<RunSummary> {
   const o = validate(opts);
   const wells = listWells(opts.input);
-  const { config } = await readModelDir(o.model); // fail fast on a bad model, before any worker starts
+  // Fail fast on a bad model (checkpoint or bioimage.io package), before any worker starts.
+  const { config, wholeImage } = await describeModel(o.model, { heads: o.labels, statistics: o.stats, tile: o.tile });
   for (const l of o.labels ?? []) if (!config.heads.labels.includes(l)) throw badOption('--labels', `labels of the model (${config.heads.labels.join(', ')})`, l);
   await mkdir(o.output, { recursive: true });
   const { workers, blockSize, ...jobOptions } = o;
@@ -139,7 +140,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   // runs whole, and its job reports the error.
   const parts: Record<string, string[]> = {};
   const names = new Map<string, string>();
-  if (blockSize > 0)
+  if (blockSize > 0 && !wholeImage)
     for (const id of wells) {
       const w = await wellHeader(id).catch(() => undefined);
       if (!w || (w.width <= blockSize && w.height <= blockSize)) continue;
@@ -232,8 +233,7 @@ function modelFor(o: JobOptions, threads: number): Promise<InferenceModel> {
       key,
       model: (async () => {
         if (prev) await (await prev.model).session.release();
-        const { config, weights } = await readModelDir(o.model);
-        return createInferenceModel(config, weights, { heads: o.labels ?? config.heads.labels, statistics: o.stats, threads, providers: o.providers });
+        return openModel(o.model, { heads: o.labels, statistics: o.stats, threads, providers: o.providers, tile: o.tile });
       })(),
     };
   }
@@ -253,7 +253,7 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
   const [dir, wellName] = splitWellId(wellId);
   const [model, well] = await Promise.all([modelFor(o, ctx.threads), readCanonicalWell(dir, { well: wellName })]);
   const tRead = Date.now();
-  const pred = await predictStack(model, well.transmitted.stack, { mode: o.mode, tile: o.tile });
+  const pred = await predictStack(model, preparePackageStack(model, well.transmitted.stack), { mode: o.mode, tile: o.tile });
   const tPredict = Date.now();
   const files = await writePrediction(o, { well: well.well, source: dir, width: well.width, height: well.height }, pred, model.config.bins, {
     seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000 },
@@ -273,7 +273,7 @@ async function predictBlock(wellId: string, o: JobOptions, ctx: JobContext, bloc
   const win = blockInput(t, block, o.mode);
   const well = await readCanonicalWell(dir, { well: wellName ?? head.well, region: win });
   const tRead = Date.now();
-  const pred = await predictStack(model, well.transmitted.stack, { mode: o.mode, tile: o.tile, block, image: { width: head.width, height: head.height, x: win.x, y: win.y } });
+  const pred = await predictStack(model, preparePackageStack(model, well.transmitted.stack), { mode: o.mode, tile: o.tile, block, image: { width: head.width, height: head.height, x: win.x, y: win.y } });
   const tPredict = Date.now();
   const header: BlockHeader = {
     block,
@@ -423,7 +423,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
 /** CLI entry. */
 export async function main(argv = process.argv): Promise<void> {
   const program = command('predict', 'Predict fluorescence labels for every well of a folder of canonical wells (ISL convention).')
-    .requiredOption('--model <dir>', 'model directory: a checkpoint of pipelines/train.ts (model.json + weights.bin)')
+    .requiredOption('--model <dir>', 'a checkpoint of pipelines/train.ts (model.json + weights.bin), or a bioimage.io model package (zip or folder) with ONNX weights')
     .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder)')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', 'fast')
