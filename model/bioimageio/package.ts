@@ -6,7 +6,7 @@
  *   weights.onnx             the graph `predict` runs (statistics in-graph) behind a z-slot input
  *   test_input.npy           a real crop of a sample well, `[1, zSlots, S, S]` float32
  *   test_output_<id>.npy     our inference on it, one file per output `[1, 1, S - 2m, S - 2m]`
- *   cover.png                transmitted light | predicted label on the sample (2:1)
+ *   cover.png                transmitted light | predicted label (mean) on the sample (2:1)
  *   README.md                documentation, with a Validation section
  *
  * The input is the z-slots alone (slot s holds plane floor(s * depth / zSlots) of a stack), with
@@ -210,7 +210,10 @@ async function runOnce(onnx: Uint8Array, inputName: string, t: SampleTensor, thr
   }
 }
 
-/** PNG, 2:1: the sample's middle transmitted plane (grey) | the predicted median of `label` (green), on a centred crop. */
+/**
+ * PNG, 2:1: the sample's middle transmitted plane (grey) | the predicted mean intensity of `label`
+ * (green; the mean, smooth where the median is still a step function, e.g. early in training), on a centred crop.
+ */
 async function cover(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>, sample: Well, label: string, threads?: number): Promise<Uint8Array> {
   const side = Math.min(COVER_PX, sample.width, sample.height);
   const x0 = Math.floor((sample.width - side) / 2);
@@ -221,15 +224,15 @@ async function cover(config: ModelConfig, weights: ReadonlyMap<string, Float32Ar
     const p = stackPlane(sample.transmitted.stack, z).data;
     for (let y = 0; y < side; y++) crop.set(p.subarray((y0 + y) * sample.width + x0, (y0 + y) * sample.width + x0 + side), (z * side + y) * side);
   }
-  const model = await createInferenceModel(config, weights, { heads: [label], statistics: ['median'], threads });
-  let median: Float32Array;
+  const model = await createInferenceModel(config, weights, { heads: [label], statistics: ['mean'], threads });
+  let mean: Float32Array;
   try {
-    median = (await predictStack(model, { width: side, height: side, depth, data: crop })).get(label)!.get('median')!;
+    mean = (await predictStack(model, { width: side, height: side, depth, data: crop })).get(label)!.get('mean')!;
   } finally {
     await closeInferenceModel(model);
   }
   // Stretch the prediction between its 1st and 99th percentile so the structure shows.
-  const sorted = Float32Array.from(median).sort();
+  const sorted = Float32Array.from(mean).sort();
   const lo = sorted[Math.floor(0.01 * (sorted.length - 1))];
   const hi = Math.max(sorted[Math.floor(0.99 * (sorted.length - 1))], lo + 1e-6);
   const rgb = new Uint8Array(2 * side * side * 3);
@@ -240,7 +243,7 @@ async function cover(config: ModelConfig, weights: ReadonlyMap<string, Float32Ar
       const g = byte(crop[mid + y * side + x]);
       const left = (y * 2 * side + x) * 3;
       rgb[left] = rgb[left + 1] = rgb[left + 2] = g;
-      rgb[left + side * 3 + 1] = byte((median[y * side + x] - lo) / (hi - lo));
+      rgb[left + side * 3 + 1] = byte((mean[y * side + x] - lo) / (hi - lo));
     }
   return new Uint8Array(await sharp(rgb, { raw: { width: 2 * side, height: side, channels: 3 } }).png().toBuffer());
 }
