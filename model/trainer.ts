@@ -16,7 +16,9 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { progress as startProgress } from '../core/progress.ts';
 import { initialValues } from './network.ts';
 import { loadCheckpoint, saveCheckpoint, type AdamState, type Checkpoint } from './checkpoint.ts';
-import { OnnxPredictor, OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';
+import { OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';
+import { OnnxPredictor } from './onnx/predictor.ts';
+import { pearson } from '../transforms/evaluate/pearson.ts';
 import { buildPlan, withHeads, type ModelConfig, type Plan } from './plan.ts';
 import { discretize } from './loss.ts';
 
@@ -87,27 +89,15 @@ export interface TrainResult {
   testPearson?: Record<string, number>;
 }
 
-/** Pearson correlation of two equally long series restricted to `mask`. */
-export function pearson(a: Float32Array, b: Float32Array, mask: Uint8Array): number {
-  let n = 0, sa = 0, sb = 0;
-  for (let i = 0; i < a.length; i++) if (mask[i]) { n++; sa += a[i]; sb += b[i]; }
-  const ma = sa / n, mb = sb / n;
-  let cab = 0, caa = 0, cbb = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!mask[i]) continue;
-    const da = a[i] - ma, db = b[i] - mb;
-    cab += da * db; caa += da * da; cbb += db * db;
-  }
-  return cab / Math.sqrt(caa * cbb);
-}
-
 /**
- * Predicts the held-out patches (centre crops, moving batch-norm statistics) and returns the
- * Pearson r per head over all present target pixels, from at most `maxPatches` patches.
+ * Predicts the held-out patches (centre crops) with the inference model `predict` runs
+ * (model/onnx/predictor.ts: moving batch-norm statistics, the `mean` statistic = expected
+ * intensity) and returns the Pearson r per head over all present target pixels, from at most
+ * `maxPatches` patches.
  */
 export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, source: PatchSource, batch: number, maxPatches = 512, threads = 2): Promise<Record<string, number>> {
   if (!source.test) return {};
-  const predictor = await OnnxPredictor.create(plan, batch, threads);
+  const predictor = await OnnxPredictor.create(plan, weights, batch, threads, EVAL_STATISTIC);
   const S = plan.inputSize;
   const so = plan.outputSize;
   const C = plan.config.inputChannels;
@@ -118,7 +108,7 @@ export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, s
   let b = 0;
   let seen = 0;
   const flush = async () => {
-    const out = await predictor.run(input, weights);
+    const out = await predictor.run(input);
     for (const h of plan.heads) {
       const t = targets.get(h.name)!;
       const o = out.get(h.name)!;
@@ -139,10 +129,13 @@ export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, s
   const r: Record<string, number> = {};
   for (const h of plan.heads) {
     const a = Float32Array.from(pred.get(h.name)!);
-    if (a.length > 1) r[h.name] = Number(pearson(a, Float32Array.from(truth.get(h.name)!), new Uint8Array(a.length).fill(1)).toFixed(4));
+    if (a.length > 1) r[h.name] = Number(pearson(a, truth.get(h.name)!).toFixed(4));
   }
   return r;
 }
+
+/** The statistic of each head's bins that training-time evaluation scores (`predict --stats mean`). */
+export const EVAL_STATISTIC = 'mean';
 
 const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 
@@ -420,6 +413,6 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
   const examplesPerSecond = (done * batch) / ((performance.now() - t0) / 1000);
   if (!source.test || options.evaluate === false) return { step, loss: lastLoss, examplesPerSecond };
   const testPearson = await evaluate(plan, weights, source, batch, options.evalPatches ?? 512, options.threads ?? 2);
-  await writeFileAtomic(join(out, 'eval.json'), JSON.stringify({ step, split: 'test', pearson: testPearson }, null, 1) + '\n');
+  await writeFileAtomic(join(out, 'eval.json'), JSON.stringify({ step, split: 'test', statistic: EVAL_STATISTIC, pearson: testPearson }, null, 1) + '\n');
   return { step, loss: lastLoss, examplesPerSecond, testPearson };
 }
