@@ -3,12 +3,13 @@
  * z-plane (`z_depth-N`) and one per projected label (`depth_computation-MAXPROJECT`), so the
  * published ISL dataset and ours are interchangeable; plus one OME-TIFF per well for Fiji/napari.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { badInput, badOption } from '../core/errors.ts';
 import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from '../core/image.ts';
-import { formatIslName, parseIslName, type IslName } from './isl_names.ts';
+import { formatIslName } from './isl_names.ts';
+import { isCanonicalPlane, listIslFiles } from './isl_folders.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
 import { writeOmeTiff, writePng } from './write.ts';
 
@@ -22,12 +23,21 @@ export interface ReadCanonicalOptions {
 }
 
 /** uint16 canonical counts to intensities in [0, 1]. */
-function toCanonical(p: Plane, file: string): Plane<'float32'> {
-  if (p.dtype !== 'uint16') throw badInput(file, `expected a 16-bit canonical PNG but found ${p.dtype}`);
+function toCanonical(p: Plane, file: string, well?: string): Plane<'float32'> {
+  if (p.dtype !== 'uint16') throw badInput(file, `expected a 16-bit canonical PNG but found ${p.dtype}`, well);
   const out = new Float32Array(p.data.length);
   const src = p.data;
   for (let i = 0; i < src.length; i++) out[i] = src[i] / 65535;
   return plane('float32', p.width, p.height, out);
+}
+
+/**
+ * Reads one canonical 16-bit PNG (value x 65535) as intensities in [0, 1].
+ * @param well named in errors
+ * @throws IslError BAD_INPUT for a non-16-bit or corrupt file
+ */
+export async function readCanonicalPlane(path: string, opts: { readonly well?: string; readonly region?: ReadPlaneOptions['region'] } = {}): Promise<Plane<'float32'>> {
+  return toCanonical(await readPlane(path, { region: opts.region }), path, opts.well);
 }
 
 /**
@@ -41,15 +51,9 @@ function toCanonical(p: Plane, file: string): Plane<'float32'> {
 export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions = {}): Promise<Well> {
   const concurrency = opts.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', concurrency);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    throw badInput(dir, 'cannot list the canonical well folder (does it exist?)', undefined, e);
-  }
-  const files = names
-    .map((f) => ({ f, n: parseIslName(f) }))
-    .filter((x): x is { f: string; n: IslName } => !!x.n && !x.n.isMask && x.n.statistic === undefined && (x.n.z !== undefined || x.n.depthComputation !== undefined));
+  const files = listIslFiles(dir, 'a canonical well')
+    .filter((x) => isCanonicalPlane(x.name))
+    .map((x) => ({ f: x.file, n: x.name }));
   const wells = [...new Set(files.map((x) => x.n.well))].sort();
   if (wells.length === 0) throw badInput(dir, 'no ISL-convention images (…,well-W,…,channel-C,is_mask-false.png) found');
   const well = opts.well ?? (wells.length === 1 ? wells[0] : undefined);
@@ -77,7 +81,7 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   }
 
   const limit = pLimit(concurrency);
-  const load = (f: string) => limit(async () => toCanonical(await readPlane(join(dir, f), { region: opts.region }), join(dir, f)));
+  const load = (f: string) => limit(() => readCanonicalPlane(join(dir, f), { region: opts.region }));
   const zPaths = Array.from({ length: depth }, (_, z) => byZ.get(z)!);
   const [zPlanes, labelPlanes] = await Promise.all([Promise.all(zPaths.map(load)), Promise.all(labelFiles.map((x) => load(x.f)))]);
   const { width, height } = zPlanes[0];

@@ -34,7 +34,7 @@ import { PREPROCESS_REGISTRY, TRAINING_ONLY, isFieldKind, newContext, type Prepr
 import { fieldPath } from './stages/fields.ts';
 import { saltAndPepper } from './stages/salt_and_pepper.ts';
 import { z } from 'zod';
-import { findCanonicalWells } from './stages/canonical.ts';
+import { findCanonicalWells } from '../io/isl_folders.ts';
 import { writeQcReport, type WellQc } from './qc_report.ts';
 import { writeShards, type ShardOptions } from './shards.ts';
 
@@ -242,7 +242,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   let wells: string[];
   const inputs: Record<string, string> = {};
   if (canonical) {
-    const found = await findCanonicalWells(input);
+    const found = findCanonicalWells(input);
     if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npx tsx io/discover.ts --input ${input}\``, { file: input });
     wells = [...found.keys()];
   } else {

@@ -2,9 +2,8 @@
  * The shard step of preprocessing: cut seeded patches from the written canonical wells and stream
  * them into bounded-size Parquet or Arrow IPC files (io/shards/), split into train/test by well.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseIslName } from '../io/isl_names.ts';
+import { isProjectedLabel, listIslFiles } from '../io/isl_folders.ts';
 import { readCanonicalWell } from '../io/canonical.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { ShardWriter } from '../io/shards/writer.ts';
@@ -24,8 +23,8 @@ export interface ShardOptions {
 const DEFAULTS: ShardOptions = { format: 'parquet', patchSize: 256, patchesPerWell: 64, testFraction: 0.25, seed: 1, maxBytes: 512e6 };
 
 /** The labels a canonical well folder holds, from its file names (no decoding). */
-async function labelsOf(dir: string): Promise<string[]> {
-  return (await readdir(dir)).map(parseIslName).filter((n) => n?.depthComputation && n.channel && !n.isMask).map((n) => n!.channel!);
+function labelsOf(dir: string): string[] {
+  return listIslFiles(dir, 'a canonical well').filter((f) => f.name.depthComputation && isProjectedLabel(f.name)).map((f) => f.name.channel);
 }
 
 /**
@@ -38,7 +37,7 @@ export async function writeShards(output: string, wells: readonly string[], o: P
   const dirOf = (w: string) => join(output, 'wells', w);
   const first = await readCanonicalWell(dirOf(wells[0]), { well: wells[0] });
   const labels = new Set<string>();
-  for (const w of wells) for (const l of await labelsOf(dirOf(w))) labels.add(l);
+  for (const w of wells) for (const l of labelsOf(dirOf(w))) labels.add(l);
   const meta: ShardMeta = {
     schema_version: SCHEMA_VERSION,
     labels: [...labels].sort(),
