@@ -31,6 +31,7 @@ import { formatIslName, parseIslName } from '../io/isl_names.ts';
 import { writeCanonicalPng, writeOmeTiff, type NamedPlane } from '../io/write.ts';
 import { blockInput, createInferenceModel, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
 import { readModelDir } from '../model/onnx/model_dir.ts';
+import { predictStackTta } from '../model/onnx/tta.ts';
 import { applyAffine, IntensityStats, NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
 import { partKey, partRecords, recordPath, type JobContext, type Json } from '../runners/job.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
@@ -46,6 +47,8 @@ export interface PredictOptions {
   output: string;
   /** `fast` (default) or `exact`. */
   mode?: 'fast' | 'exact';
+  /** Test-time augmentation: average the statistics over the 8 flips/rotations (model/onnx/tta.ts; fast mode only; wells are not split into blocks). */
+  tta?: boolean;
   /** Statistics to write (default `['median']`). */
   stats?: Statistic[];
   /** Label heads to predict (default: all the model's labels). */
@@ -74,7 +77,7 @@ export interface PredictOptions {
   progress?: boolean;
 }
 
-type JobOptions = Required<Pick<PredictOptions, 'model' | 'output' | 'mode' | 'stats' | 'tile' | 'normalize' | 'providers'>> & { labels?: string[] };
+type JobOptions = Required<Pick<PredictOptions, 'model' | 'output' | 'mode' | 'tta' | 'stats' | 'tile' | 'normalize' | 'providers'>> & { labels?: string[] };
 
 /** Separator between a folder and a well name in a job's well id, for folders holding several wells. */
 const WELL_SEP = '#';
@@ -106,6 +109,8 @@ function validate(opts: PredictOptions): JobOptions & { workers: number; blockSi
   for (const k of ['model', 'input', 'output'] as const) if (typeof opts[k] !== 'string' || opts[k] === '') throw badOption(`--${k}`, 'a path', opts[k]);
   const mode = opts.mode ?? 'fast';
   if (mode !== 'fast' && mode !== 'exact') throw badOption('--mode', 'fast or exact', mode);
+  const tta = opts.tta ?? false;
+  if (tta && mode === 'exact') throw badOption('tta', 'off with --mode exact (test-time augmentation averages fast-mode predictions)', tta);
   const stats = opts.stats ?? ['median'];
   if (!Array.isArray(stats) || stats.length === 0) throw badOption('--stats', `a comma-separated list of ${STATISTICS.join(', ')}`, stats);
   for (const s of stats) if (!STATISTICS.includes(s)) throw badOption('--stats', `a comma-separated list of ${STATISTICS.join(', ')}`, s);
@@ -120,7 +125,7 @@ function validate(opts: PredictOptions): JobOptions & { workers: number; blockSi
   if (!Number.isInteger(blockSize) || blockSize < 0) throw badOption('--block-size', 'a non-negative integer (px; 0 never splits wells)', blockSize);
   const providers = opts.providers ?? ['cpu'];
   if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !/^[a-z]+$/.test(p))) throw badOption('--provider', 'a comma-separated list of execution providers (cpu, webgpu, cuda)', providers.join(','));
-  return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers, blockSize };
+  return { model: resolve(opts.model), output: resolve(opts.output), mode, tta, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers, blockSize };
 }
 
 /**
@@ -139,7 +144,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   // runs whole, and its job reports the error.
   const parts: Record<string, string[]> = {};
   const names = new Map<string, string>();
-  if (blockSize > 0)
+  if (blockSize > 0 && !o.tta)
     for (const id of wells) {
       const w = await wellHeader(id).catch(() => undefined);
       if (!w || (w.width <= blockSize && w.height <= blockSize)) continue;
@@ -253,7 +258,7 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
   const [dir, wellName] = splitWellId(wellId);
   const [model, well] = await Promise.all([modelFor(o, ctx.threads), readCanonicalWell(dir, { well: wellName })]);
   const tRead = Date.now();
-  const pred = await predictStack(model, well.transmitted.stack, { mode: o.mode, tile: o.tile });
+  const pred = await (o.tta ? predictStackTta : predictStack)(model, well.transmitted.stack, { mode: o.mode, tile: o.tile });
   const tPredict = Date.now();
   const files = await writePrediction(o, { well: well.well, source: dir, width: well.width, height: well.height }, pred, model.config.bins, {
     seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000 },
@@ -405,6 +410,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
     source: well.source,
     model: o.model,
     mode: o.mode,
+    tta: o.tta,
     statistics: o.stats,
     labels: [...pred.keys()],
     size: { width, height },
@@ -427,6 +433,7 @@ export async function main(argv = process.argv): Promise<void> {
     .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder)')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', 'fast')
+    .option('--tta', 'test-time augmentation: average over the 8 flips/rotations (8x the time; fast mode; wells are predicted whole)', false)
     .option('--stats <list>', `comma-separated statistics: ${STATISTICS.join(',')}`, 'median')
     .option('--labels <list>', 'comma-separated label heads (default: all of the model)')
     .option('--tile <px>', 'largest network output per pass (memory ~ 7 GB at 520 for the paper network)', positiveInt, 520)
@@ -444,6 +451,7 @@ export async function main(argv = process.argv): Promise<void> {
       input: o.input as string,
       output: o.output as string,
       mode: o.mode as 'fast' | 'exact',
+      tta: o.tta as boolean,
       stats: String(o.stats).split(',').map((s) => s.trim()).filter(Boolean) as Statistic[],
       labels: o.labels === undefined ? undefined : String(o.labels).split(',').map((s) => s.trim()).filter(Boolean),
       tile: o.tile as number,
