@@ -34,6 +34,7 @@ import { blockId, decodeBlock, encodeBlock, parseBlockId, type BlockHeader } fro
 import { writePredictionFiles, type PredictedMap } from '../io/prediction_files.ts';
 import { blockInput, createInferenceModel, predictStack, STATISTICS, tileBlocks, tiling, type InferenceModel, type Prediction, type Rect, type Statistic } from '../model/onnx/infer.ts';
 import { readModelDir } from '../model/onnx/model_dir.ts';
+import { predictStackTta } from '../model/onnx/tta.ts';
 import { NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
 import { labelAffine, normalizeStatistic } from '../transforms/normalize_prediction.ts';
 import { partKey, partRecords, recordPath, type JobContext, type Json } from '../runners/job.ts';
@@ -56,7 +57,8 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
   for (const l of o.labels ?? []) if (!config.heads.labels.includes(l)) throw badOption('labels', `labels of the model (${config.heads.labels.join(', ')})`, l);
   await mkdir(o.output, { recursive: true });
   const { workers, blockSize, ...jobOptions } = o;
-  const { parts, names } = await splitHugeWells(wells, blockSize, (w, h) => tiling(config, w, h, o.tile));
+  // TTA predicts wells whole (its transforms do not commute with block borders).
+  const { parts, names } = await splitHugeWells(wells, o.tta ? 0 : blockSize, (w, h) => tiling(config, w, h, o.tile));
   // Fewer jobs than workers: give each job more threads instead of idle workers.
   const jobs = wells.reduce((n, w) => n + (parts[w]?.length ?? 1), 0);
   const used = opts.workers ?? Math.min(workers, jobs);
@@ -138,7 +140,7 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
   const [dir, wellName] = splitWellId(wellId);
   const [model, well] = await Promise.all([modelFor(o, ctx.threads), readCanonicalWell(dir, { well: wellName })]);
   const tRead = Date.now();
-  const pred = await predictStack(model, well.transmitted.stack, { mode: o.mode, tile: o.tile });
+  const pred = await (o.tta ? predictStackTta : predictStack)(model, well.transmitted.stack, { mode: o.mode, tile: o.tile });
   const tPredict = Date.now();
   const files = await writePrediction(o, { well: well.well, source: dir, width: well.width, height: well.height }, pred, model.config.bins, {
     seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000 },
@@ -246,6 +248,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
     source: well.source,
     model: o.model,
     mode: o.mode,
+    tta: o.tta,
     statistics: o.stats,
     labels: [...pred.keys()],
     size: { width, height },
@@ -266,6 +269,7 @@ export async function main(argv = process.argv): Promise<void> {
     .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder)')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', PREDICT_DEFAULTS.mode)
+    .option('--tta', 'test-time augmentation: average over the 8 flips/rotations (8x the time; fast mode; wells are predicted whole)', PREDICT_DEFAULTS.tta)
     .option('--stats <list>', `comma-separated statistics: ${STATISTICS.join(',')}`, PREDICT_DEFAULTS.stats.join(','))
     .option('--labels <list>', 'comma-separated label heads (default: all of the model)')
     .option('--tile <px>', 'largest network output per pass (memory ~ 7 GB at 520 for the paper network)', positiveInt, PREDICT_DEFAULTS.tile)
@@ -284,6 +288,7 @@ export async function main(argv = process.argv): Promise<void> {
       input: o.input as string,
       output: o.output as string,
       mode: o.mode as 'fast' | 'exact',
+      tta: o.tta as boolean,
       stats: String(o.stats).split(',').map((s) => s.trim()).filter(Boolean) as Statistic[],
       labels: o.labels === undefined ? undefined : String(o.labels).split(',').map((s) => s.trim()).filter(Boolean),
       tile: o.tile as number,

@@ -17,6 +17,8 @@ export interface PredictOptions {
   output: string;
   /** `fast` (default) or `exact`. */
   mode?: 'fast' | 'exact';
+  /** Test-time augmentation: average the statistics over the 8 flips/rotations (model/onnx/tta.ts; fast mode only; wells are not split into blocks). */
+  tta?: boolean;
   /** Statistics to write (default `['median']`). */
   stats?: Statistic[];
   /** Label heads to predict (default: all the model's labels). */
@@ -48,6 +50,7 @@ export interface PredictOptions {
 /** The defaults of {@link PredictOptions}, declared once (the CLI shows the same). */
 export const PREDICT_DEFAULTS = Object.freeze({
   mode: 'fast' as const,
+  tta: false,
   stats: Object.freeze(['median'] as Statistic[]),
   tile: 520,
   normalize: 'paper' as const,
@@ -58,7 +61,7 @@ export const PREDICT_DEFAULTS = Object.freeze({
 });
 
 /** What each well's job receives. */
-export type JobOptions = Required<Pick<PredictOptions, 'model' | 'output' | 'mode' | 'stats' | 'tile' | 'normalize' | 'providers'>> & { labels?: string[] };
+export type JobOptions = Required<Pick<PredictOptions, 'model' | 'output' | 'mode' | 'tta' | 'stats' | 'tile' | 'normalize' | 'providers'>> & { labels?: string[] };
 
 /** Checked options with defaults filled in: the job options plus what only the run needs. */
 export interface CheckedPredictOptions extends JobOptions {
@@ -75,6 +78,9 @@ export function checkPredictOptions(opts: PredictOptions): CheckedPredictOptions
   const d = PREDICT_DEFAULTS;
   const mode = opts.mode ?? d.mode;
   if (mode !== 'fast' && mode !== 'exact') throw badOption('mode', 'fast or exact', mode);
+  const tta = opts.tta ?? d.tta;
+  if (typeof tta !== 'boolean') throw badOption('tta', 'true or false', tta);
+  if (tta && mode === 'exact') throw badOption('tta', 'off with --mode exact (test-time augmentation averages fast-mode predictions)', tta);
   const stats = opts.stats ?? [...d.stats];
   if (!Array.isArray(stats) || stats.length === 0) throw badOption('stats', `a comma-separated list of ${STATISTICS.join(', ')}`, stats);
   for (const s of stats) if (!STATISTICS.includes(s)) throw badOption('stats', `a comma-separated list of ${STATISTICS.join(', ')}`, s);
@@ -89,5 +95,5 @@ export function checkPredictOptions(opts: PredictOptions): CheckedPredictOptions
   const providers = opts.providers ?? [...d.providers];
   if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !/^[a-z]+$/.test(p))) throw badOption('providers', 'a comma-separated list of execution providers (cpu, webgpu, cuda)', providers.join(','));
   if (opts.labels !== undefined && (!Array.isArray(opts.labels) || opts.labels.length === 0)) throw badOption('labels', 'a non-empty list of label heads', opts.labels);
-  return { model: resolve(opts.model), output: resolve(opts.output), mode, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers, blockSize };
+  return { model: resolve(opts.model), output: resolve(opts.output), mode, tta, stats: [...new Set(stats)], tile, normalize, providers, labels: opts.labels, workers, blockSize };
 }
