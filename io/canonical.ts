@@ -11,7 +11,7 @@ import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from '.
 import { formatIslName } from './isl_names.ts';
 import { isCanonicalPlane, listIslFiles } from './isl_folders.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
-import { writeOmeTiff, writePng } from './write.ts';
+import { writeOmeTiffFrom, writePng, type OmeTiffOptions } from './write.ts';
 
 export interface ReadCanonicalOptions {
   /** The well to load when the folder holds several (e.g. "A4"). */
@@ -111,6 +111,22 @@ export interface WriteCanonicalOptions {
   readonly pixelSizeUm?: number;
   /** Also write `<prefix>,tile_computation-STITCHED.ome.tif` (default true). */
   readonly omeTiff?: boolean;
+  /** Sample bytes above which the OME-TIFF becomes BigTIFF (default just under 4 GiB). */
+  readonly bigTiffAbove?: OmeTiffOptions['bigTiffAbove'];
+}
+
+/**
+ * A well whose planes are produced one at a time (the streamed form of `Well`): canonical
+ * intensities in [0, 1], each plane asked for once, in order (transmitted z 0.., then labels).
+ */
+export interface WellPlanes {
+  readonly well: string;
+  readonly width: number;
+  readonly height: number;
+  readonly transmitted: { readonly channel: string; readonly depth: number };
+  readonly labels: readonly string[];
+  /** Plane z of the transmitted channel, or a label's image (z 0). */
+  plane(channel: string, z: number): Promise<Plane<'float32'>> | Plane<'float32'>;
 }
 
 /**
@@ -122,16 +138,31 @@ export interface WriteCanonicalOptions {
  * @throws IslError BAD_OPTION for malformed well fields or options
  */
 export async function writeCanonicalWell(outDir: string, well: Well, opts: WriteCanonicalOptions = {}): Promise<string[]> {
+  const { stack } = well.transmitted;
+  if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
+  for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
+  return writeCanonicalWellFrom(outDir, {
+    well: well.well, width: well.width, height: well.height,
+    transmitted: { channel: well.transmitted.channel, depth: stack.depth },
+    labels: [...well.labels.keys()],
+    plane: (ch, z) => (ch === well.transmitted.channel ? stackPlane(stack, z) : well.labels.get(ch)!),
+  }, opts);
+}
+
+/**
+ * `writeCanonicalWell` for a well produced plane by plane: each plane is converted, written as
+ * its PNG and appended to the OME-TIFF before the next is asked for, so one plane is held at a
+ * time. The OME-TIFF becomes BigTIFF when it would pass 4 GiB (`opts.bigTiffAbove`).
+ * @throws IslError BAD_OPTION for malformed well fields, options or plane sizes
+ */
+export async function writeCanonicalWellFrom(outDir: string, well: WellPlanes, opts: WriteCanonicalOptions = {}): Promise<string[]> {
   if (!well || typeof well.well !== 'string' || !/^[^,/\\]+$/.test(well.well)) throw badOption('well.well', 'a well name without commas or slashes', well?.well);
-  for (const [k, v] of [['lab', opts.lab], ['condition', opts.condition], ['depthComputation', opts.depthComputation], ['well.transmitted.channel', well.transmitted.channel], ...[...well.labels.keys()].map((c) => ['labels key', c])] as const) {
+  for (const [k, v] of [['lab', opts.lab], ['condition', opts.condition], ['depthComputation', opts.depthComputation], ['well.transmitted.channel', well.transmitted.channel], ...well.labels.map((c) => ['labels key', c])] as const) {
     if (v !== undefined && !/^[^,/\\]+$/.test(v)) throw badOption(k, 'a name without commas or slashes', v);
   }
   for (const [k, v] of [['year', opts.year], ['month', opts.month], ['day', opts.day], ['minute', opts.minute]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw badOption(k, 'a non-negative integer', v);
   }
-  const { stack } = well.transmitted;
-  if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
-  for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
 
   const base = {
     lab: opts.lab,
@@ -145,29 +176,29 @@ export async function writeCanonicalWell(outDir: string, well: Well, opts: Write
     isMask: false,
     extension: 'png',
   };
-  const jobs: { path: string; name: string; plane: Plane<'uint16'> }[] = [];
-  for (let z = 0; z < stack.depth; z++) {
-    jobs.push({ path: join(outDir, formatIslName({ ...base, z, channel: well.transmitted.channel })), name: well.transmitted.channel, plane: fromFloat32(stackPlane(stack, z), 'uint16') });
-  }
-  for (const [c, p] of well.labels) {
-    jobs.push({ path: join(outDir, formatIslName({ ...base, depthComputation: opts.depthComputation ?? 'MAXPROJECT', channel: c })), name: c, plane: fromFloat32(p, 'uint16') });
-  }
+  const jobs: { path: string; name: string; z: number }[] = [];
+  for (let z = 0; z < well.transmitted.depth; z++) jobs.push({ path: join(outDir, formatIslName({ ...base, z, channel: well.transmitted.channel })), name: well.transmitted.channel, z });
+  for (const c of well.labels) jobs.push({ path: join(outDir, formatIslName({ ...base, depthComputation: opts.depthComputation ?? 'MAXPROJECT', channel: c })), name: c, z: 0 });
   const written: string[] = [];
-  const limit = pLimit(2);
+  // One plane at a time: converted, its PNG written, then handed to the OME-TIFF as its page.
+  const png = async (i: number): Promise<Plane<'uint16'>> => {
+    const j = jobs[i];
+    const p = await well.plane(j.name, j.z);
+    if (p.width !== well.width || p.height !== well.height) throw badOption(`plane ${j.name} z${j.z}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
+    const counts = fromFloat32(p, 'uint16');
+    await writePng(j.path, counts);
+    written.push(j.path);
+    return counts;
+  };
   try {
-    await Promise.all(
-      jobs.map((j) =>
-        limit(async () => {
-          await writePng(j.path, j.plane);
-          written.push(j.path);
-        }),
-      ),
-    );
     if (opts.omeTiff ?? true) {
       // The well's common tokens (lab ... tile_computation) name its OME-TIFF.
       const ome = join(outDir, formatIslName({ ...base, channel: 'ALL' }).replace(/,channel-ALL,is_mask-false\.png$/, '.ome.tif'));
-      await writeOmeTiff(ome, jobs, { pixelSizeUm: opts.pixelSizeUm, imageName: well.well });
+      const channels = [{ name: well.transmitted.channel, depth: well.transmitted.depth, dtype: 'uint16' as const }, ...well.labels.map((name) => ({ name, depth: 1, dtype: 'uint16' as const }))];
+      await writeOmeTiffFrom(ome, { width: well.width, height: well.height, channels }, png, { pixelSizeUm: opts.pixelSizeUm, imageName: well.well, bigTiffAbove: opts.bigTiffAbove });
       written.push(ome);
+    } else {
+      for (let i = 0; i < jobs.length; i++) await png(i);
     }
   } catch (e) {
     await Promise.all(written.map((f) => rm(f, { force: true })));
