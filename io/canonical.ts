@@ -11,6 +11,7 @@ import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from '.
 import { formatIslName, parseIslName, type IslName } from './isl_names.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
 import { writeOmeTiff, writePng } from './write.ts';
+import { isOmeZarr, readZarrWell } from './zarr/index.ts';
 
 export interface ReadCanonicalOptions {
   /** The well to load when the folder holds several (e.g. "A4"). */
@@ -31,7 +32,8 @@ function toCanonical(p: Plane, file: string): Plane<'float32'> {
 }
 
 /**
- * Loads one canonical well from a folder of ISL-convention PNGs: the transmitted z-stack and every
+ * Loads one canonical well from a folder of ISL-convention PNGs (or an OME-Zarr plate or image:
+ * io/zarr/read.ts): the transmitted z-stack and every
  * projected label, as float32 in [0, 1]. Masks (`is_mask-true`), predictions (`statistic-...`) and
  * unrelated files are ignored.
  * @param dir folder holding the well's files
@@ -39,6 +41,7 @@ function toCanonical(p: Plane, file: string): Plane<'float32'> {
  * @throws IslError BAD_INPUT for a missing z-plane, a duplicate plane, several transmitted channels, unequal sizes, or a non-16-bit/corrupt file
  */
 export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions = {}): Promise<Well> {
+  if (isOmeZarr(dir)) return readZarrWell(dir, opts);
   const concurrency = opts.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', concurrency);
   let names: string[];

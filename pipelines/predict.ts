@@ -9,7 +9,9 @@
  * (`well-W,channel-LABEL,statistic-MEDIAN,is_mask-false.png`, value x 65535), one OME-TIFF with all
  * of them as float32, and `prediction.json` (mode, padding, normalization, timings). Wells run as
  * jobs of runners/ (a local worker-thread pool, or BullMQ jobs for `runners/worker.ts` processes);
- * OUT/.records/ holds one completion record per well, which `--resume` skips.
+ * OUT/.records/ holds one completion record per well, which `--resume` skips. OUT/plate.zarr holds
+ * the same planes as the OME-TIFFs as one OME-Zarr plate (a channel per label and statistic).
+ * `--input` may also be an OME-Zarr plate or image (io/zarr/read.ts).
  *
  * Huge wells (wider or taller than `--block-size`, default 2048 px) are split into blocks of whole
  * tiles: one job per block reads only the window of the well its passes need and writes its raw
@@ -35,6 +37,10 @@ import { applyAffine, IntensityStats, NORMALIZATION_TARGETS } from '../transform
 import { partKey, partRecords, recordPath, type JobContext, type Json } from '../runners/job.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
 import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
+import { isOmeZarr, listZarrWells, planesImage, writePlateMetadata, writePlateWell, zarrWellHeader } from '../io/zarr/index.ts';
+
+/** OUT/plate.zarr: the statistics of every well as one OME-Zarr plate (io/zarr/). */
+const PLATE = 'plate.zarr';
 
 /** Options of {@link predict} (and of each well's job). */
 export interface PredictOptions {
@@ -85,6 +91,7 @@ const WELL_SEP = '#';
  * @throws IslError BAD_INPUT when the folder is missing or holds no ISL-convention images.
  */
 export function listWells(input: string): string[] {
+  if (isOmeZarr(input)) return listZarrWells(input).map((e) => `${resolve(input)}${WELL_SEP}${e.well}`);
   let names: string[];
   try {
     names = readdirSync(input).sort();
@@ -170,6 +177,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
     await Promise.all(parts[id].map((p) => rm(recordPath(partRecords(records), partKey(id, p)), { force: true })));
   }
   await rmdir(join(o.output, '.blocks')).catch(() => undefined);
+  if (summary.done.length > 0) await writePlateMetadata(join(o.output, PLATE), { acquisition: 'predict' });
   await rmdir(partRecords(records)).catch(() => undefined);
   return summary;
 }
@@ -183,6 +191,7 @@ export function splitWellId(wellId: string): [string, string | undefined] {
 /** Name and size of a well from the header of one of its z-planes (no pixels decoded). */
 async function wellHeader(wellId: string): Promise<{ well: string; width: number; height: number }> {
   const [dir, name] = splitWellId(wellId);
+  if (isOmeZarr(dir)) return zarrWellHeader(dir, name);
   const z = readdirSync(dir)
     .map((f) => ({ f, n: parseIslName(f) }))
     .filter(({ n }) => n && !n.isMask && n.statistic === undefined && n.z !== undefined && (name === undefined || n.well === name));
@@ -399,6 +408,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
   const omePath = join(outDir, `well-${well.well},prediction.ome.tif`);
   await writeOmeTiff(omePath, ome, { imageName: `${well.well} prediction` });
   files.push(omePath);
+  await writePlateWell(join(o.output, PLATE), planesImage(well.well, ome, { kind: 'prediction', intensity: 'as the OME-TIFF: float32, normalized like the PNGs; ENTROPY in bits' }));
   const { seconds, ...rest } = extra;
   const meta = {
     well: well.well,
@@ -424,7 +434,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
 export async function main(argv = process.argv): Promise<void> {
   const program = command('predict', 'Predict fluorescence labels for every well of a folder of canonical wells (ISL convention).')
     .requiredOption('--model <dir>', 'model directory: a checkpoint of pipelines/train.ts (model.json + weights.bin)')
-    .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder)')
+    .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder), or an OME-Zarr plate/image')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', 'fast')
     .option('--stats <list>', `comma-separated statistics: ${STATISTICS.join(',')}`, 'median')
