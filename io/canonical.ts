@@ -12,6 +12,7 @@ import { formatIslName } from './isl_names.ts';
 import { isCanonicalPlane, listIslFiles } from './isl_folders.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
 import { writeOmeTiffFrom, writePng, type OmeTiffOptions } from './write.ts';
+import { isOmeZarr, readZarrWell } from './zarr/index.ts';
 
 export interface ReadCanonicalOptions {
   /** The well to load when the folder holds several (e.g. "A4"). */
@@ -41,7 +42,8 @@ export async function readCanonicalPlane(path: string, opts: { readonly well?: s
 }
 
 /**
- * Loads one canonical well from a folder of ISL-convention PNGs: the transmitted z-stack and every
+ * Loads one canonical well from a folder of ISL-convention PNGs (or an OME-Zarr plate or image:
+ * io/zarr/read.ts): the transmitted z-stack and every
  * projected label, as float32 in [0, 1]. Masks (`is_mask-true`), predictions (`statistic-...`) and
  * unrelated files are ignored.
  * @param dir folder holding the well's files
@@ -49,6 +51,7 @@ export async function readCanonicalPlane(path: string, opts: { readonly well?: s
  * @throws IslError BAD_INPUT for a missing z-plane, a duplicate plane, several transmitted channels, unequal sizes, or a non-16-bit/corrupt file
  */
 export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions = {}): Promise<Well> {
+  if (isOmeZarr(dir)) return readZarrWell(dir, opts);
   const concurrency = opts.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', concurrency);
   const files = listIslFiles(dir, 'a canonical well')

@@ -12,10 +12,11 @@
  *                    tiles/<well>/<tile>.tif  (graphs without stitching)
  *                    shards/, shards/split.json
  *                    qc/index.html, qc/qc.json, qc/thumbs/
- *                    run.json
+ *                    run.json, plate.zarr/ (--zarr)
  *   predict    OUT/  <well>/               PNGs, OME-TIFF, prediction.json
  *                    .records/             completion records; .records/parts/ of blocks
  *                    .blocks/<well>/<block>.f32  raw maps of split wells (removed after merging)
+ *                    plate.zarr/           the statistics as an OME-Zarr plate
  *   evaluate   REPORT/  metrics.json, index.html, <well>/<label>_<image>.png
  */
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -69,6 +70,8 @@ export const preprocessOut = {
   qc: (out: string, file?: string) => (file === undefined ? inside(out, 'qc') : inside(out, 'qc', file)),
   qcThumb: (out: string, file: string) => inside(out, 'qc', 'thumbs', file),
   runJson: (out: string) => inside(out, 'run.json'),
+  /** The canonical wells as one OME-Zarr plate (io/zarr/, `--zarr`). */
+  plate: (out: string) => inside(out, 'plate.zarr'),
 } as const;
 
 /** OUT/ of pipelines/predict.ts. */
@@ -79,6 +82,8 @@ export const predictOut = {
   blocks: (out: string) => inside(out, '.blocks'),
   wellBlocks: (out: string, well: string) => inside(out, '.blocks', well),
   block: (out: string, well: string, part: string) => inside(out, '.blocks', well, `${part}.f32`),
+  /** The statistics of every well as one OME-Zarr plate (io/zarr/). */
+  plate: (out: string) => inside(out, 'plate.zarr'),
 } as const;
 
 /** REPORT/ of pipelines/evaluate.ts. */

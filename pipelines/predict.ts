@@ -9,7 +9,9 @@
  * (`well-W,channel-LABEL,statistic-MEDIAN,is_mask-false.png`, value x 65535), one OME-TIFF with all
  * of them as float32, and `prediction.json` (mode, padding, normalization, timings). Wells run as
  * jobs of runners/ (a local worker-thread pool, or BullMQ jobs for `runners/worker.ts` processes);
- * OUT/.records/ holds one completion record per well, which `--resume` skips.
+ * OUT/.records/ holds one completion record per well, which `--resume` skips. OUT/plate.zarr holds
+ * the same planes as the OME-TIFFs as one OME-Zarr plate (a channel per label and statistic).
+ * `--input` may also be an OME-Zarr plate or image (io/zarr/read.ts).
  *
  * Huge wells (wider or taller than `--block-size`, default 2048 px) are split into blocks of whole
  * tiles: one job per block reads only the window of the well its passes need and writes its raw
@@ -41,6 +43,7 @@ import { partKey, partRecords, recordPath, type JobContext, type Json } from '..
 import { runWells, type RunSummary } from '../runners/run.ts';
 import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 import { checkPredictOptions, PREDICT_DEFAULTS, type JobOptions, type PredictOptions } from './predict_options.ts';
+import { planesImage, writePlateMetadata, writePlateWell } from '../io/zarr/index.ts';
 
 export { listWells, splitWellId } from '../io/well_ids.ts';
 export { PREDICT_DEFAULTS, type PredictOptions } from './predict_options.ts';
@@ -74,6 +77,7 @@ export async function predict(opts: PredictOptions): Promise<RunSummary> {
     progress: opts.progress === false ? false : undefined,
   });
   await removeMergedBlocks(o.output, records, [...summary.done.map((d) => d.well), ...summary.skipped], parts, names);
+  if (summary.done.length > 0) await writePlateMetadata(predictOut.plate(o.output), { acquisition: 'predict' });
   return summary;
 }
 
@@ -242,6 +246,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
       maps.push({ label, statistic, canonical, ome: statistic === 'entropy' ? raw : canonical });
     }
   }
+  await writePlateWell(predictOut.plate(o.output), planesImage(well.well, maps.map((m) => ({ name: `${m.label}:${m.statistic.toUpperCase()}`, plane: m.ome })), { kind: 'prediction', intensity: 'as the OME-TIFF: float32, normalized like the PNGs; ENTROPY in bits' }));
   const { seconds, ...rest } = extra;
   return writePredictionFiles(o.output, well.well, maps, (write) => ({
     well: well.well,
@@ -266,7 +271,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
 export async function main(argv = process.argv): Promise<void> {
   const program = command('predict', 'Predict fluorescence labels for every well of a folder of canonical wells (ISL convention).')
     .requiredOption('--model <dir>', 'model directory: a checkpoint of pipelines/train.ts (model.json + weights.bin)')
-    .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder)')
+    .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder), or an OME-Zarr plate/image')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', PREDICT_DEFAULTS.mode)
     .option('--tta', 'test-time augmentation: average over the 8 flips/rotations (8x the time; fast mode; wells are predicted whole)', PREDICT_DEFAULTS.tta)

@@ -37,6 +37,8 @@ import { z } from 'zod';
 import { findCanonicalWells } from '../io/isl_folders.ts';
 import { writeQcReport, type WellQc } from './qc_report.ts';
 import { writeShards, type ShardOptions } from './shards.ts';
+import { finishPlate, withZarrStage } from './stages/write_zarr.ts';
+import { isOmeZarr, listZarrWells } from '../io/zarr/index.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_GRAPH = join(HERE, 'preprocess.yaml');
@@ -60,6 +62,8 @@ export interface PreprocessOptions {
   readonly shards?: Partial<ShardOptions> | false;
   /** Progress reporting: false silences it (tests). */
   readonly progress?: boolean;
+  /** Also write the canonical wells as an OME-Zarr plate, OUT/plate.zarr (stages/write_zarr.ts). */
+  readonly zarr?: boolean;
 }
 
 export interface PreprocessSummary {
@@ -233,7 +237,8 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   if (mode !== 'training' && mode !== 'inference') throw new IslError('BAD_OPTION', `Expected 'training' or 'inference' for mode but received ${JSON.stringify(mode)}`);
   if (!existsSync(input)) throw new IslError('BAD_OPTION', `input folder not found: ${input}`);
   const canonical = !existsSync(join(input, MANIFEST));
-  const graph = await loadGraph(opts.graph ?? (canonical ? CANONICAL_GRAPH : DEFAULT_GRAPH), mode);
+  const loaded = await loadGraph(opts.graph ?? (canonical ? CANONICAL_GRAPH : DEFAULT_GRAPH), mode);
+  const graph = opts.zarr ? withZarrStage(loaded) : loaded;
   await mkdir(output, { recursive: true });
 
   const timings: Record<string, number> = {};
@@ -242,7 +247,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   let wells: string[];
   const inputs: Record<string, string> = {};
   if (canonical) {
-    const found = findCanonicalWells(input);
+    const found = isOmeZarr(input) ? new Map(listZarrWells(input).map((e) => [e.well, input])) : findCanonicalWells(input);
     if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npx tsx io/discover.ts --input ${input}\``, { file: input });
     wells = [...found.keys()];
   } else {
@@ -268,6 +273,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
     progress: opts.progress === false ? false : undefined,
   });
   for (const f of run.failed) failed.set(f.well, f.error);
+  if (opts.zarr) await finishPlate(output, [...run.done.map((d) => d.well), ...run.skipped]);
   // Denoised planes cached by salt_and_pepper for the later passes (stages/salt_and_pepper.ts):
   // no longer needed; a --resume of failed wells recomputes what it needs.
   await rm(join(output, 'cache'), { recursive: true, force: true });
@@ -307,7 +313,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
 
 export async function main(argv = process.argv): Promise<void> {
   const program = command('preprocess', 'Raw microscope dump (manifest.csv + dump.json) or canonical ISL wells -> canonical wells, fields, stitch reports, QC and training shards.')
-    .requiredOption('--input <dir>', 'dump folder (with manifest.csv) or folder of canonical ISL-convention wells')
+    .requiredOption('--input <dir>', 'dump folder (with manifest.csv), folder of canonical ISL-convention wells, or an OME-Zarr plate/image')
     .requiredOption('--output <dir>', 'output folder')
     .option('--mode <mode>', 'training (all stages) or inference (drops training-only stages; no labels needed)', 'training')
     .option('--graph <file>', 'pipeline graph (YAML/JSON); default pipelines/preprocess.yaml (raw) or pipelines/canonical.yaml (canonical input)')
@@ -316,6 +322,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--redis-password <pw>', 'Redis password (or $ISL_REDIS_PASSWORD)')
     .option('--resume', 'skip wells and fields finished by an earlier run')
     .option('--keep-failed-qc', 'keep wells that fail QC in the shards')
+    .option('--zarr', 'also write the canonical wells as an OME-Zarr plate, OUT/plate.zarr (napari-ome-zarr, vizarr, Fiji MoBIE)')
     .option('--no-shards', 'do not write training shards')
     .option('--shard-format <format>', 'parquet or arrow', 'parquet')
     .option('--patch-size <px>', 'patch side', positiveInt, 256)
@@ -326,7 +333,7 @@ export async function main(argv = process.argv): Promise<void> {
   await runCli(program, async (o) => {
     const s = await preprocess({
       input: o.input, output: o.output, mode: o.mode, graph: o.graph, workers: o.workers, queue: o.queue, redisPassword: o.redisPassword ?? process.env.ISL_REDIS_PASSWORD,
-      resume: o.resume, keepFailedQc: o.keepFailedQc,
+      resume: o.resume, keepFailedQc: o.keepFailedQc, zarr: o.zarr,
       shards: o.shards === false ? false : { format: o.shardFormat, patchSize: o.patchSize, patchesPerWell: o.patchesPerWell, testFraction: o.testFraction, seed: o.seed, maxBytes: o.shardMaxMb * 1e6 },
     });
     const failedQc = s.qc?.filter((q) => !q.pass).map((q) => q.well) ?? [];

@@ -8,6 +8,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
+import { createHash } from 'node:crypto';
+import { fromFloat32, stackPlane, type Well } from '../../core/image.ts';
+import { labelZ } from '../../io/zarr/index.ts';
 
 export const NGFF_SPECS = fileURLToPath(new URL('../../../shared/specs/ngff-0.4', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -88,4 +91,19 @@ export function validatePlate(plate: string): string[] {
     for (const im of wa.well.images as { path: string }[]) problems.push(...validate('strict_image', read(join(plate, w.path, im.path))).map((e) => `${w.path}/${im.path}${e}`));
   }
   return problems;
+}
+
+/** sha256 of a typed array's bytes (compare with {@link pythonPlateSummary}). */
+export function sha256Of(a: ArrayBufferView): string {
+  return createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+}
+
+/** What level 0 of canonicalImage(w) holds: (c, z, y, x) uint16, channel 0 transmitted, labels at labelZ only. */
+export function canonicalLevel0(w: Well): Uint16Array {
+  const n = w.width * w.height;
+  const d = w.transmitted.stack.depth;
+  const out = new Uint16Array((1 + w.labels.size) * d * n);
+  for (let z = 0; z < d; z++) out.set(fromFloat32(stackPlane(w.transmitted.stack, z), 'uint16').data, z * n);
+  [...w.labels.values()].forEach((p, k) => out.set(fromFloat32(p, 'uint16').data, ((k + 1) * d + labelZ(d)) * n));
+  return out;
 }
