@@ -18,6 +18,7 @@
  *                    .blocks/<well>/<block>.f32  raw maps of split wells (removed after merging)
  *                    plate.zarr/           the statistics as an OME-Zarr plate
  *   evaluate   REPORT/  metrics.json, index.html, <well>/<label>_<image>.png
+ *   demo       OUT/  dump/, preprocessed/, model/, held-out/ (links to the test wells), predictions/, report/
  */
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { IslError } from '../core/errors.ts';
@@ -62,6 +63,7 @@ export const preprocessOut = {
   fields: (out: string) => inside(out, 'fields'),
   fieldInfo: (out: string, stage: string) => inside(out, 'fields', `${stageFile(stage)}.json`),
   fieldImage: (out: string, stage: string, channel: string, what: string) => inside(out, 'fields', `${stageFile(stage)}_${channel}_${what}.tif`),
+  wells: (out: string) => inside(out, 'wells'),
   well: (out: string, well: string) => inside(out, 'wells', well),
   stitchReport: (out: string, well: string) => inside(out, 'stitch', `${well}.json`),
   tile: (out: string, well: string, file: string) => inside(out, 'tiles', well, file),
@@ -93,3 +95,13 @@ export const reportOut = {
   /** A report image, relative to REPORT (as index.html links it) and as a path. */
   image: (out: string, well: string, file: string) => ({ href: `${well}/${file}`, path: inside(out, well, file) }),
 } as const;
+
+/** OUT/ of pipelines/demo.ts (`npm start`): each step's folder. */
+export const demoOut = (out: string) => ({
+  dump: inside(out, 'dump'),
+  pre: inside(out, 'preprocessed'),
+  model: inside(out, 'model'),
+  heldOut: inside(out, 'held-out'),
+  pred: inside(out, 'predictions'),
+  report: inside(out, 'report'),
+});

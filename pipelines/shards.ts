@@ -10,6 +10,7 @@ import { ShardWriter } from '../io/shards/writer.ts';
 import { SCHEMA_VERSION, type ShardFormat, type ShardMeta } from '../io/shards/schema.ts';
 import { splitWells, wellPatches } from '../transforms/patches.ts';
 import { NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
+import { preprocessOut } from '../io/out_layout.ts';
 
 export interface ShardOptions {
   readonly format: ShardFormat;
@@ -34,7 +35,7 @@ function labelsOf(dir: string): string[] {
 export async function writeShards(output: string, wells: readonly string[], o: Partial<ShardOptions> & { mode: string; source: Record<string, unknown> }): Promise<{ files: string[]; rows: number; split: { train: string[]; test: string[] } }> {
   const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as ShardOptions;
   const split = splitWells(wells, { testFraction: wells.length > 1 ? opts.testFraction : 0, seed: opts.seed });
-  const dirOf = (w: string) => join(output, 'wells', w);
+  const dirOf = (w: string) => preprocessOut.well(output, w);
   const first = await readCanonicalWell(dirOf(wells[0]), { well: wells[0] });
   const labels = new Set<string>();
   for (const w of wells) for (const l of labelsOf(dirOf(w))) labels.add(l);
@@ -49,7 +50,7 @@ export async function writeShards(output: string, wells: readonly string[], o: P
     split,
     seed: opts.seed,
   };
-  const writer = await ShardWriter.create(join(output, 'shards'), { format: opts.format, maxBytes: opts.maxBytes, meta, overwrite: true });
+  const writer = await ShardWriter.create(preprocessOut.shards(output), { format: opts.format, maxBytes: opts.maxBytes, meta, overwrite: true });
   let rows = 0;
   try {
     for (const name of wells) {
@@ -66,6 +67,6 @@ export async function writeShards(output: string, wells: readonly string[], o: P
     throw e;
   }
   const files = await writer.close();
-  await writeFileAtomic(join(output, 'shards', 'split.json'), JSON.stringify({ ...split, seed: opts.seed, patchesPerWell: opts.patchesPerWell, patchSize: opts.patchSize }, null, 2));
+  await writeFileAtomic(preprocessOut.split(output), JSON.stringify({ ...split, seed: opts.seed, patchesPerWell: opts.patchesPerWell, patchSize: opts.patchSize }, null, 2));
   return { files: files.map((f) => f.path), rows, split };
 }

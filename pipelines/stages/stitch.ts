@@ -7,6 +7,7 @@ import { IslError } from '../../core/errors.ts';
 import { compositePlane, layoutOf, stitchWell } from '../../transforms/stitch/index.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type TileItem, type WellChannel, type WellItem } from './items.ts';
+import { preprocessOut } from '../../io/out_layout.ts';
 
 const Params = z.object({
   /** Channel registered to find positions (default: the first transmitted channel). */
@@ -57,7 +58,7 @@ export const stitch: StageKind<z.infer<typeof Params>, PreprocessContext> = {
             channels.set(ch, { modality: chTiles[0].modality, stack: zStack(planes) });
           }
           const toRaw = 1 / scale;
-          await writeFileAtomic(join(ctx.output, 'stitch', `${well}.json`), JSON.stringify({
+          await writeFileAtomic(preprocessOut.stitchReport(ctx.output, well), JSON.stringify({
             ...report,
             referencePlane: { channel: refChannel, z: refZ },
             pixelScale: { toRawTilePx: toRaw, note: 'positions below are in the pixels of the stitched (possibly downscaled) tiles; multiply by toRawTilePx for raw-tile pixels' },

@@ -11,6 +11,7 @@ import { projectPercentile } from '../../transforms/project.ts';
 import { IntensityStats, applyAffine } from '../../transforms/normalize.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type WellItem } from './items.ts';
+import { preprocessOut } from '../../io/out_layout.ts';
 
 /** Per-pixel percentile across z of every fluorescence label (training targets; the paper's 90th). */
 export const projectLabels: StageKind<{ percentile: number }, PreprocessContext> = {
@@ -84,7 +85,7 @@ export const writeWell: StageKind<{ lab: string; condition: string }, Preprocess
       type: 'sink',
       write: (w: WellItem) =>
         timed(ctx, name, async () => {
-          const files = await writeCanonicalWell(join(ctx.output, 'wells', w.well), toWell(w), {
+          const files = await writeCanonicalWell(preprocessOut.well(ctx.output, w.well), toWell(w), {
             lab: p.lab, condition: p.condition, pixelSizeUm: w.notes.pixelSizeUm as number | undefined,
           });
           ctx.wellNotes.set(w.well, { ...(ctx.wellNotes.get(w.well) ?? {}), ...w.notes, files: files.length, width: w.width, height: w.height });
