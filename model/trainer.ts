@@ -329,13 +329,11 @@ function validationScore(plan: Plan, r: Record<string, number>): number {
 }
 
 /**
- * Trains on `source`, writing `train.jsonl` and checkpoints into `options.out` (and the best
- * validated weights into `out/best/` when `valRows` is set).
- * @throws IslError BAD_OPTION / BAD_INPUT for bad options, data that does not fit the config,
- *   and unreadable checkpoints (`--resume`, `--init`).
+ * Validates the options of {@link train} (before any data or checkpoint is read) and fills in the
+ * run defaults; returns the recipe options that were given.
+ * @throws IslError BAD_OPTION naming the key of the first invalid value.
  */
-export async function train(options: TrainOptions, source: PatchSource): Promise<TrainResult> {
-  const { out } = options;
+export function checkTrainOptions(options: TrainOptions): { steps: number; seed: number; checkpointEvery: number; threads: number; evalPatches: number; given: Partial<Recipe> } {
   const steps = options.steps ?? TRAIN_DEFAULTS.steps;
   const seed = options.seed ?? TRAIN_DEFAULTS.seed;
   const checkpointEvery = options.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery;
@@ -347,8 +345,21 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
   if (!Number.isInteger(threads) || threads < 1) throw badOption('threads', 'a positive integer', threads);
   if (!Number.isInteger(evalPatches) || evalPatches < 0) throw badOption('evalPatches', 'a non-negative integer (0 skips the evaluation)', evalPatches);
   if (options.maxSeconds !== undefined && !(options.maxSeconds > 0)) throw badOption('maxSeconds', 'a positive number of seconds', options.maxSeconds);
+  if (options.zSlots !== undefined && (!Number.isInteger(options.zSlots) || options.zSlots < 1)) throw badOption('zSlots', 'a positive integer', options.zSlots);
   const given = Object.fromEntries(RECIPE_KEYS.map((k) => [k, options[k]]).filter(([, v]) => v !== undefined)) as Partial<Recipe>;
-  resolveRecipe(given, undefined, steps); // bad options fail before any checkpoint is read
+  resolveRecipe(given, undefined, steps);
+  return { steps, seed, checkpointEvery, threads, evalPatches, given };
+}
+
+/**
+ * Trains on `source`, writing `train.jsonl` and checkpoints into `options.out` (and the best
+ * validated weights into `out/best/` when `valRows` is set).
+ * @throws IslError BAD_OPTION / BAD_INPUT for bad options, data that does not fit the config,
+ *   and unreadable checkpoints (`--resume`, `--init`).
+ */
+export async function train(options: TrainOptions, source: PatchSource): Promise<TrainResult> {
+  const { out } = options;
+  const { steps, seed, checkpointEvery, threads, evalPatches, given } = checkTrainOptions(options);
   const labels = options.labels ?? source.labels;
   let ckpt: Checkpoint | undefined;
   let config: ModelConfig;

@@ -9,7 +9,7 @@ import { deriveSeed } from '../core/random.ts';
 import { configByName, configs } from '../model/plan.ts';
 import { TRAIN_DEFAULTS } from '../model/recipe.ts';
 import { DECAYS } from '../model/schedule.ts';
-import { train, type PatchSource, type TrainOptions } from '../model/trainer.ts';
+import { checkTrainOptions, train, type PatchSource, type TrainOptions } from '../model/trainer.ts';
 import { command, isMain, nonNegativeInt, number, positiveInt, runCli } from '../core/cli.ts';
 
 /**
@@ -66,16 +66,14 @@ type Opts = { shards: string; out: string; config?: string; labels?: string; res
 
 if (isMain(import.meta.url)) {
   await runCli(program, async ({ shards, config, labels, shuffleBuffer, maxMinutes, ...o }: Opts) => {
-    const source = await shardSource(shards, o.seed ?? D.seed, shuffleBuffer);
-    const r = await train(
-      {
-        ...o,
-        config: config === undefined ? undefined : configByName(config),
-        labels: labels?.split(',').map((s) => s.trim()).filter(Boolean),
-        maxSeconds: maxMinutes === undefined ? undefined : maxMinutes * 60,
-      },
-      source,
-    );
+    const options: TrainOptions = {
+      ...o,
+      config: config === undefined ? undefined : configByName(config),
+      labels: labels?.split(',').map((s) => s.trim()).filter(Boolean),
+      maxSeconds: maxMinutes === undefined ? undefined : maxMinutes * 60,
+    };
+    checkTrainOptions(options); // bad options are usage errors, reported before the shards are read
+    const r = await train(options, await shardSource(shards, o.seed ?? D.seed, shuffleBuffer));
     process.stdout.write(JSON.stringify({ event: 'trained', out: o.out, step: r.step, loss: r.loss, examples_per_s: Number(r.examplesPerSecond.toFixed(2)), best: r.best, val_pearson: r.valPearson, test_pearson: r.testPearson }) + '\n');
   });
 }
