@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { cachedDump } from '../../fixtures/truth.ts';
+import { cachedDump, readTruthPlane } from '../../fixtures/truth.ts';
+import { downscale2x } from '../../transforms/downscale.ts';
+import { pearson } from '../transforms/synth.ts';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { readPlane } from '../../io/read.ts';
 import { readShardMeta, readPatches } from '../../io/shards/reader.ts';
@@ -70,6 +72,12 @@ test.serial('training run: canonical wells, fields, stitch reports, QC, shards D
   t.is(fieldsInfo.channels.DAPI.images + fieldsInfo.channels.DAPI.rejected, 2 * 9 * 5, 'flat-field saw every DAPI tile of both wells');
   t.is(fieldsInfo.channels.DAPI.selection, 'background', 'fluorescence tiles are selected by default');
   t.is(fieldsInfo.channels.PHASE_CONTRAST?.selection ?? 'all', 'all');
+  // The fluorescence fields follow the fixture's true vignetting (half size: after the downscale).
+  for (const [ch, minR] of [['DAPI', 0.95], ['MAP2', 0.85], ['PHASE_CONTRAST', 0.99]] as const) {
+    const est = await readPlane(join(out, 'fields', `flat_field_${ch}_field.tif`));
+    const r = pearson(est.data, downscale2x(await readTruthPlane(dump, 'A1', `flatfield_${ch}`)).data);
+    t.true(r >= minR, `${ch} flat-field vs truth r ${r}`);
+  }
 
   // QC with reasons; both synthetic wells pass.
   const qc = JSON.parse(await readFile(join(out, 'qc', 'qc.json'), 'utf8'));
