@@ -121,6 +121,9 @@ test.serial('kill -9 mid-run leaves no corrupt file; --resume finishes with the 
   while (!existsSync(join(out, 'records', 'A1.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   child.kill('SIGKILL');
   await exited;
+  // The kill landed mid-run: one well recorded, the other not.
+  t.true(existsSync(join(out, 'records', 'A1.json')), 'A1 recorded before the kill');
+  t.false(existsSync(join(out, 'records', 'A2.json')), 'A2 not finished at the kill');
   // The denoised planes cached by the estimation passes survive the kill; the resumed run uses them.
   t.true(existsSync(join(out, 'cache', 'salt_and_pepper')), 'salt-and-pepper cache left for the resume');
   // Whatever was left decodes: every image under wells/ is whole (temp files are the only partial ones).
@@ -128,7 +131,8 @@ test.serial('kill -9 mid-run leaves no corrupt file; --resume finishes with the 
   for (const f of wellFiles) await t.notThrowsAsync(readPlane(join(out, 'wells', f)), f);
   const s = await preprocess({ input: dump, output: out, workers: 1, resume: true, progress: false, shards: false });
   t.deepEqual(s.wells.failed, []);
-  t.true(s.wells.skipped.includes('A1'));
+  t.deepEqual(s.wells.skipped, ['A1']);
+  t.deepEqual(s.wells.done, ['A2'], 'the resumed run did the work the kill interrupted');
   t.false(existsSync(join(out, 'cache')), 'cache removed when the run completes');
   const clean = join(root, 'out', 'wells', 'A2');
   for (const f of (await readdir(clean)).filter((x) => x.endsWith('.png'))) {
