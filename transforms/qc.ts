@@ -9,7 +9,7 @@ export interface QcThresholds {
   readonly focusMaxOffset?: number;
   /** Largest fraction of raw pixels at the sensor's maximum, per channel (default 0.005). */
   readonly maxSaturatedFraction?: number;
-  /** A tile is empty when its contrast is below this fraction of the well's median tile contrast (default 0.25). */
+  /** A tile is empty when its contrast is below this fraction of the well's 90th-percentile tile contrast (default 0.25). */
   readonly emptyTileContrast?: number;
   /** Largest fraction of empty tiles (default 0.5). */
   readonly maxEmptyFraction?: number;
@@ -118,8 +118,10 @@ export function assessWell(input: QcInput, t: QcThresholds = {}): QcVerdict {
   if (input.tiles?.length) {
     const mid = stackPlane(st, Math.round(centre));
     const contrast = input.tiles.map((r) => rectStd(mid, r));
-    const [med] = quantiles(contrast, [0.5]);
-    const empty = input.tiles.filter((_, i) => contrast[i] < (t.emptyTileContrast ?? 0.25) * med).map((r) => `r${r.row}c${r.col}`);
+    // Against the well's high (90th percentile) tile contrast, not its median: when most tiles are
+    // empty the median tile is one of them and the check could never fire.
+    const [ref] = quantiles(contrast, [0.9]);
+    const empty = input.tiles.filter((_, i) => contrast[i] < (t.emptyTileContrast ?? 0.25) * ref).map((r) => `r${r.row}c${r.col}`);
     metrics.emptyTiles = empty;
     if (empty.length / input.tiles.length > (t.maxEmptyFraction ?? 0.5)) reasons.push(`near-empty: ${empty.length} of ${input.tiles.length} tiles have almost no contrast`);
     else if (empty.length) warnings.push(`empty tiles: ${empty.join(', ')}`);
