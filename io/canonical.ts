@@ -144,12 +144,18 @@ export async function writeCanonicalWell(outDir: string, well: Well, opts: Write
   const { stack } = well.transmitted;
   if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
   for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
-  return writeCanonicalWellFrom(outDir, {
+  return writeCanonicalWellFrom(outDir, wellPlanesOf(well), opts);
+}
+
+/** A well held in memory as {@link WellPlanes}. */
+export function wellPlanesOf(well: Well): WellPlanes {
+  const { stack, channel } = well.transmitted;
+  return {
     well: well.well, width: well.width, height: well.height,
-    transmitted: { channel: well.transmitted.channel, depth: stack.depth },
+    transmitted: { channel, depth: stack.depth },
     labels: [...well.labels.keys()],
-    plane: (ch, z) => (ch === well.transmitted.channel ? stackPlane(stack, z) : well.labels.get(ch)!),
-  }, opts);
+    plane: (ch, z) => (ch === channel ? stackPlane(stack, z) : well.labels.get(ch)!),
+  };
 }
 
 /**

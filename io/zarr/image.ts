@@ -36,7 +36,7 @@ export interface ImageChannel<D extends ZarrDType = 'uint16' | 'float32'> {
    * The channel's plane at z (width x height, row-major, in the image's dtype), or undefined
    * for a plane left unwritten (it reads as 0). Called once per z, in order.
    */
-  readonly plane: (z: number) => (D extends keyof Pixels ? Pixels[D] : never) | undefined;
+  readonly plane: (z: number) => (D extends keyof Pixels ? Pixels[D] : never) | undefined | Promise<(D extends keyof Pixels ? Pixels[D] : never) | undefined>;
 }
 
 /** What {@link writeImage} writes. */
@@ -236,7 +236,7 @@ export async function writeImage(dir: string, spec: ImageSpec): Promise<void> {
     for (const [c, ch] of spec.channels.entries()) {
       const win = new Window(dtype);
       for (let z = 0; z < depth; z++) {
-        const p = ch.plane(z);
+        const p = await ch.plane(z);
         if (p === undefined) continue;
         if (p.length !== width * height || !(dtype === 'uint16' ? p instanceof Uint16Array : p instanceof Float32Array)) {
           throw badOption(`channels[${c}].plane(${z})`, `a ${dtype === 'uint16' ? 'Uint16Array' : 'Float32Array'} of ${width}x${height} pixels`, `${p?.constructor?.name} of ${p?.length}`);

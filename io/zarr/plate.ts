@@ -12,7 +12,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fromFloat32, stackPlane, type Plane, type Well } from '../../core/image.ts';
+import { fromFloat32, type Plane, type Well } from '../../core/image.ts';
+import { wellPlanesOf, type WellPlanes } from '../canonical.ts';
 import { badInput } from '../../core/errors.ts';
 import { writeImage, NGFF_VERSION, type ImageChannel, type ImageSpec } from './image.ts';
 import { plateGrid, wellPosition, type PlatePosition } from './layout.ts';
@@ -36,17 +37,28 @@ function labelColors(labels: readonly string[]): Map<string, string> {
  * projection) is stored at one z, {@link labelZ} (the middle plane, which viewers show first:
  * omero rdefs.defaultZ), its other planes left unwritten (0). `isl` records which is which.
  */
-export function canonicalImage(well: Well, opts: { pixelSizeUm?: number; zStepUm?: number; depthComputation?: string } = {}): ImageSpec<'uint16'> {
-  const { stack, channel } = well.transmitted;
-  const z0 = labelZ(stack.depth);
-  const colors = labelColors([...well.labels.keys()]);
-  const channels: ImageChannel<'uint16'>[] = [{ name: channel, color: 'FFFFFF', plane: (z) => fromFloat32(stackPlane(stack, z), 'uint16').data }];
-  for (const [label, p] of well.labels) channels.push({ name: label, color: colors.get(label)!, plane: (z) => (z === z0 ? fromFloat32(p, 'uint16').data : undefined) });
+export function canonicalImage(well: Well, opts: CanonicalImageOptions = {}): ImageSpec<'uint16'> {
+  return canonicalImageFrom(wellPlanesOf(well), opts);
+}
+
+export interface CanonicalImageOptions {
+  pixelSizeUm?: number;
+  zStepUm?: number;
+  depthComputation?: string;
+}
+
+/** {@link canonicalImage} of a well produced plane by plane (each plane asked for when written). */
+export function canonicalImageFrom(well: WellPlanes, opts: CanonicalImageOptions = {}): ImageSpec<'uint16'> {
+  const { channel, depth } = well.transmitted;
+  const z0 = labelZ(depth);
+  const colors = labelColors(well.labels);
+  const channels: ImageChannel<'uint16'>[] = [{ name: channel, color: 'FFFFFF', plane: async (z) => fromFloat32(await well.plane(channel, z), 'uint16').data }];
+  for (const label of well.labels) channels.push({ name: label, color: colors.get(label)!, plane: async (z) => (z === z0 ? fromFloat32(await well.plane(label, 0), 'uint16').data : undefined) });
   return {
     name: well.well,
     width: well.width,
     height: well.height,
-    depth: stack.depth,
+    depth,
     dtype: 'uint16',
     channels,
     pixelSizeUm: opts.pixelSizeUm,
@@ -57,7 +69,7 @@ export function canonicalImage(well: Well, opts: { pixelSizeUm?: number; zStepUm
       kind: 'canonical',
       intensity: 'value x 65535',
       transmitted: [channel],
-      labels: Object.fromEntries([...well.labels.keys()].map((l) => [l, { z: z0, depthComputation: opts.depthComputation ?? 'MAXPROJECT' }])),
+      labels: Object.fromEntries(well.labels.map((l) => [l, { z: z0, depthComputation: opts.depthComputation ?? 'MAXPROJECT' }])),
     },
   };
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { findCanonicalWells } from '../../io/isl_folders.ts';
 import { zStack } from '../../core/image.ts';
+import { stackStore } from './planes.ts';
 import type { StageKind } from '../graph.ts';
 import type { PreprocessContext, WellChannel, WellItem } from './items.ts';
 
@@ -21,8 +22,8 @@ export const readCanonical: StageKind<Record<string, never>, PreprocessContext &
         for (const well of ctx.wells) {
           const dir = dirs.get(well) ?? ctx.input;
           const w = await readCanonicalWell(dir, { well });
-          const channels = new Map<string, WellChannel>([[w.transmitted.channel, { modality: 'transmitted', stack: w.transmitted.stack }]]);
-          for (const [label, p] of w.labels) channels.set(label, { modality: 'fluorescence', stack: zStack([p]) });
+          const channels = new Map<string, WellChannel>([[w.transmitted.channel, { modality: 'transmitted', planes: stackStore(w.transmitted.stack) }]]);
+          for (const [label, p] of w.labels) channels.set(label, { modality: 'fluorescence', planes: stackStore(zStack([p])) });
           yield { well, width: w.width, height: w.height, channels, notes: {}, path: dir };
         }
       },

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { preprocessOut } from '../../io/out_layout.ts';
-import { canonicalImage, FIELD, wellPosition, writePlateMetadata, writePlateWell } from '../../io/zarr/index.ts';
+import { canonicalImage, canonicalImageFrom, FIELD, wellPosition, writePlateMetadata, writePlateWell } from '../../io/zarr/index.ts';
 import type { GraphSpec, StageKind } from '../graph.ts';
-import { toWell } from './well_stages.ts';
+import { wellPlanes } from './well_stages.ts';
 import { timed, type PreprocessContext, type WellItem } from './items.ts';
 
 export const writeZarr: StageKind<Record<string, never>, PreprocessContext> = {
@@ -25,7 +25,7 @@ export const writeZarr: StageKind<Record<string, never>, PreprocessContext> = {
       type: 'sink',
       write: (w: WellItem) =>
         timed(ctx, name, async () => {
-          await writePlateWell(preprocessOut.plate(ctx.output), canonicalImage(toWell(w), { pixelSizeUm: w.notes.pixelSizeUm as number | undefined }));
+          await writePlateWell(preprocessOut.plate(ctx.output), canonicalImageFrom(wellPlanes(w), { pixelSizeUm: w.notes.pixelSizeUm as number | undefined }));
         }),
     };
   },
