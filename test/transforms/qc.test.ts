@@ -22,7 +22,7 @@ type Case = Omit<QcInput, 'transmitted' | 'labels'> & { transmitted: ZStack; lab
 const check = (c: Case) =>
   assessWell({ ...c, transmitted: { depth: c.transmitted.depth, plane: (z: number) => stackPlane(c.transmitted, z) }, labels: new Map([...c.labels].map(([k, p]) => [k, () => p])) });
 let healthy: Case;
-let report: { residualRms: number; tileWidth: number; tileHeight: number; rows: number; cols: number; tiles: { row: number; col: number; x: number; y: number; stageX: number; stageY: number }[]; pairs: { a: { row: number; col: number }; b: { row: number; col: number }; dx: number; dy: number; ncc: number; used: boolean; nominalDx: number; nominalDy: number }[] };
+let report: { composite: { tileWidth: number; tileHeight: number; tiles: { row: number; col: number; x: number; y: number }[] }; residualRms: number; tileWidth: number; tileHeight: number; rows: number; cols: number; tiles: { row: number; col: number; x: number; y: number; stageX: number; stageY: number }[]; pairs: { a: { row: number; col: number }; b: { row: number; col: number }; dx: number; dy: number; ncc: number; used: boolean; nominalDx: number; nominalDy: number }[] };
 /** Raw planes of well A1 per channel (for the saturation counts). */
 const raw = new Map<string, Plane[]>();
 
@@ -42,7 +42,8 @@ test.before(async () => {
     transmitted: w.transmitted.stack,
     labels: w.labels,
     expectedLabels: ['DAPI', 'MAP2'],
-    tiles: report.tiles.map((t) => ({ row: t.row, col: t.col, x: t.x, y: t.y, width: report.tileWidth, height: report.tileHeight })),
+    // Tile rectangles on the composited canvas (report.tiles are in raw px).
+    tiles: report.composite.tiles.map((t) => ({ row: t.row, col: t.col, x: t.x, y: t.y, width: report.composite.tileWidth, height: report.composite.tileHeight })),
     stitch: { residualRms: report.residualRms, faults: [] },
     saturatedFraction: saturated(raw),
   };
