@@ -4,8 +4,8 @@
  * element-wise ops, slices and concats in single-threaded JS (a tiny-config step took seconds,
  * mostly in concat gradients and broadcasts), so training runs here instead. The forward pass is
  * the one lowering of model/onnx/lower.ts (the exported model's, with batch statistics); the
- * backward pass is written by hand below and checked, whole gradient tensors, against finite
- * differences of this graph's loss (test/model/gradients.test.ts).
+ * backward pass is written by hand below and checked against finite differences of this graph's
+ * loss (test/model/network.test.ts).
  *
  * The graph works in NCHW with static shapes (one session per batch size). Inputs: `input`
  * `[N, C, S, S]`; every trainable weight in the plan's layout; per head `target/<head>` (int64 bin
