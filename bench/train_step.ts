@@ -3,7 +3,7 @@
  * whole step as one ONNX Runtime graph, model/onnxtrain.ts, 2 threads) vs PyTorch CPU (Debian
  * python3-torch, 2 threads, bench/train_step_ref.py built on ../shared/tools/isl_torch_ref.py),
  * measured in the same run. Also the tfjs `cpu` backend with our ONNX Runtime conv kernels
- * (model/ortkernels.ts) for one step when `--tfjs` is given (slow: minutes).
+ * (bench/ortkernels.ts) for one step when `--tfjs` is given (slow: minutes).
  * Usage: npm run bench -- train_step [--config small] [--batch 16] [--reps 3] [--tfjs]
  */
 import { spawnSync } from 'node:child_process';
@@ -71,7 +71,7 @@ report(`train_step_${configName}_b${batch}`, ours, ref, {
 
 if (process.argv.includes('--tfjs')) {
   const tf = await import('@tensorflow/tfjs');
-  const { registerOrtConvKernels } = await import('../model/ortkernels.ts');
+  const { registerOrtConvKernels } = await import('./ortkernels.ts');
   const { createWeights, forward } = await import('../model/network.ts');
   const { islLoss } = await import('../model/loss.ts');
   await tf.setBackend('cpu');

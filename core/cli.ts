@@ -18,6 +18,13 @@ export function positiveInt(value: string, _previous?: unknown): number {
   return n;
 }
 
+/** Parses a non-negative integer option (0 allowed, e.g. "0 skips"). */
+export function nonNegativeInt(value: string, _previous?: unknown): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`Expected a non-negative integer but received ${JSON.stringify(value)}`);
+  return n;
+}
+
 /** Parses a number option. */
 export function number(value: string, _previous?: unknown): number {
   const n = Number(value);

@@ -3,14 +3,16 @@
  * z-plane (`z_depth-N`) and one per projected label (`depth_computation-MAXPROJECT`), so the
  * published ISL dataset and ours are interchangeable; plus one OME-TIFF per well for Fiji/napari.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { badInput, badOption } from '../core/errors.ts';
 import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from '../core/image.ts';
-import { formatIslName, parseIslName, type IslName } from './isl_names.ts';
+import { formatIslName } from './isl_names.ts';
+import { isCanonicalPlane, listIslFiles } from './isl_folders.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
-import { writeOmeTiff, writePng } from './write.ts';
+import { writeOmeTiffFrom, writePng, type OmeTiffOptions } from './write.ts';
+import { isOmeZarr, readZarrWell } from './zarr/index.ts';
 
 export interface ReadCanonicalOptions {
   /** The well to load when the folder holds several (e.g. "A4"). */
@@ -22,8 +24,8 @@ export interface ReadCanonicalOptions {
 }
 
 /** uint16 canonical counts to intensities in [0, 1]. */
-function toCanonical(p: Plane, file: string): Plane<'float32'> {
-  if (p.dtype !== 'uint16') throw badInput(file, `expected a 16-bit canonical PNG but found ${p.dtype}`);
+function toCanonical(p: Plane, file: string, well?: string): Plane<'float32'> {
+  if (p.dtype !== 'uint16') throw badInput(file, `expected a 16-bit canonical PNG but found ${p.dtype}`, well);
   const out = new Float32Array(p.data.length);
   const src = p.data;
   for (let i = 0; i < src.length; i++) out[i] = src[i] / 65535;
@@ -31,7 +33,17 @@ function toCanonical(p: Plane, file: string): Plane<'float32'> {
 }
 
 /**
- * Loads one canonical well from a folder of ISL-convention PNGs: the transmitted z-stack and every
+ * Reads one canonical 16-bit PNG (value x 65535) as intensities in [0, 1].
+ * @param well named in errors
+ * @throws IslError BAD_INPUT for a non-16-bit or corrupt file
+ */
+export async function readCanonicalPlane(path: string, opts: { readonly well?: string; readonly region?: ReadPlaneOptions['region'] } = {}): Promise<Plane<'float32'>> {
+  return toCanonical(await readPlane(path, { region: opts.region }), path, opts.well);
+}
+
+/**
+ * Loads one canonical well from a folder of ISL-convention PNGs (or an OME-Zarr plate or image:
+ * io/zarr/read.ts): the transmitted z-stack and every
  * projected label, as float32 in [0, 1]. Masks (`is_mask-true`), predictions (`statistic-...`) and
  * unrelated files are ignored.
  * @param dir folder holding the well's files
@@ -39,17 +51,12 @@ function toCanonical(p: Plane, file: string): Plane<'float32'> {
  * @throws IslError BAD_INPUT for a missing z-plane, a duplicate plane, several transmitted channels, unequal sizes, or a non-16-bit/corrupt file
  */
 export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions = {}): Promise<Well> {
+  if (isOmeZarr(dir)) return readZarrWell(dir, opts);
   const concurrency = opts.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', concurrency);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    throw badInput(dir, 'cannot list the canonical well folder (does it exist?)', undefined, e);
-  }
-  const files = names
-    .map((f) => ({ f, n: parseIslName(f) }))
-    .filter((x): x is { f: string; n: IslName } => !!x.n && !x.n.isMask && x.n.statistic === undefined && (x.n.z !== undefined || x.n.depthComputation !== undefined));
+  const files = listIslFiles(dir, 'a canonical well')
+    .filter((x) => isCanonicalPlane(x.name))
+    .map((x) => ({ f: x.file, n: x.name }));
   const wells = [...new Set(files.map((x) => x.n.well))].sort();
   if (wells.length === 0) throw badInput(dir, 'no ISL-convention images (…,well-W,…,channel-C,is_mask-false.png) found');
   const well = opts.well ?? (wells.length === 1 ? wells[0] : undefined);
@@ -77,7 +84,7 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   }
 
   const limit = pLimit(concurrency);
-  const load = (f: string) => limit(async () => toCanonical(await readPlane(join(dir, f), { region: opts.region }), join(dir, f)));
+  const load = (f: string) => limit(() => readCanonicalPlane(join(dir, f), { region: opts.region }));
   const zPaths = Array.from({ length: depth }, (_, z) => byZ.get(z)!);
   const [zPlanes, labelPlanes] = await Promise.all([Promise.all(zPaths.map(load)), Promise.all(labelFiles.map((x) => load(x.f)))]);
   const { width, height } = zPlanes[0];
@@ -107,6 +114,22 @@ export interface WriteCanonicalOptions {
   readonly pixelSizeUm?: number;
   /** Also write `<prefix>,tile_computation-STITCHED.ome.tif` (default true). */
   readonly omeTiff?: boolean;
+  /** Sample bytes above which the OME-TIFF becomes BigTIFF (default just under 4 GiB). */
+  readonly bigTiffAbove?: OmeTiffOptions['bigTiffAbove'];
+}
+
+/**
+ * A well whose planes are produced one at a time (the streamed form of `Well`): canonical
+ * intensities in [0, 1], each plane asked for once, in order (transmitted z 0.., then labels).
+ */
+export interface WellPlanes {
+  readonly well: string;
+  readonly width: number;
+  readonly height: number;
+  readonly transmitted: { readonly channel: string; readonly depth: number };
+  readonly labels: readonly string[];
+  /** Plane z of the transmitted channel, or a label's image (z 0). */
+  plane(channel: string, z: number): Promise<Plane<'float32'>> | Plane<'float32'>;
 }
 
 /**
@@ -118,16 +141,37 @@ export interface WriteCanonicalOptions {
  * @throws IslError BAD_OPTION for malformed well fields or options
  */
 export async function writeCanonicalWell(outDir: string, well: Well, opts: WriteCanonicalOptions = {}): Promise<string[]> {
+  const { stack } = well.transmitted;
+  if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
+  for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
+  return writeCanonicalWellFrom(outDir, wellPlanesOf(well), opts);
+}
+
+/** A well held in memory as {@link WellPlanes}. */
+export function wellPlanesOf(well: Well): WellPlanes {
+  const { stack, channel } = well.transmitted;
+  return {
+    well: well.well, width: well.width, height: well.height,
+    transmitted: { channel, depth: stack.depth },
+    labels: [...well.labels.keys()],
+    plane: (ch, z) => (ch === channel ? stackPlane(stack, z) : well.labels.get(ch)!),
+  };
+}
+
+/**
+ * `writeCanonicalWell` for a well produced plane by plane: each plane is converted, written as
+ * its PNG and appended to the OME-TIFF before the next is asked for, so one plane is held at a
+ * time. The OME-TIFF becomes BigTIFF when it would pass 4 GiB (`opts.bigTiffAbove`).
+ * @throws IslError BAD_OPTION for malformed well fields, options or plane sizes
+ */
+export async function writeCanonicalWellFrom(outDir: string, well: WellPlanes, opts: WriteCanonicalOptions = {}): Promise<string[]> {
   if (!well || typeof well.well !== 'string' || !/^[^,/\\]+$/.test(well.well)) throw badOption('well.well', 'a well name without commas or slashes', well?.well);
-  for (const [k, v] of [['lab', opts.lab], ['condition', opts.condition], ['depthComputation', opts.depthComputation], ['well.transmitted.channel', well.transmitted.channel], ...[...well.labels.keys()].map((c) => ['labels key', c])] as const) {
+  for (const [k, v] of [['lab', opts.lab], ['condition', opts.condition], ['depthComputation', opts.depthComputation], ['well.transmitted.channel', well.transmitted.channel], ...well.labels.map((c) => ['labels key', c])] as const) {
     if (v !== undefined && !/^[^,/\\]+$/.test(v)) throw badOption(k, 'a name without commas or slashes', v);
   }
   for (const [k, v] of [['year', opts.year], ['month', opts.month], ['day', opts.day], ['minute', opts.minute]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw badOption(k, 'a non-negative integer', v);
   }
-  const { stack } = well.transmitted;
-  if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
-  for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
 
   const base = {
     lab: opts.lab,
@@ -141,29 +185,29 @@ export async function writeCanonicalWell(outDir: string, well: Well, opts: Write
     isMask: false,
     extension: 'png',
   };
-  const jobs: { path: string; name: string; plane: Plane<'uint16'> }[] = [];
-  for (let z = 0; z < stack.depth; z++) {
-    jobs.push({ path: join(outDir, formatIslName({ ...base, z, channel: well.transmitted.channel })), name: well.transmitted.channel, plane: fromFloat32(stackPlane(stack, z), 'uint16') });
-  }
-  for (const [c, p] of well.labels) {
-    jobs.push({ path: join(outDir, formatIslName({ ...base, depthComputation: opts.depthComputation ?? 'MAXPROJECT', channel: c })), name: c, plane: fromFloat32(p, 'uint16') });
-  }
+  const jobs: { path: string; name: string; z: number }[] = [];
+  for (let z = 0; z < well.transmitted.depth; z++) jobs.push({ path: join(outDir, formatIslName({ ...base, z, channel: well.transmitted.channel })), name: well.transmitted.channel, z });
+  for (const c of well.labels) jobs.push({ path: join(outDir, formatIslName({ ...base, depthComputation: opts.depthComputation ?? 'MAXPROJECT', channel: c })), name: c, z: 0 });
   const written: string[] = [];
-  const limit = pLimit(2);
+  // One plane at a time: converted, its PNG written, then handed to the OME-TIFF as its page.
+  const png = async (i: number): Promise<Plane<'uint16'>> => {
+    const j = jobs[i];
+    const p = await well.plane(j.name, j.z);
+    if (p.width !== well.width || p.height !== well.height) throw badOption(`plane ${j.name} z${j.z}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
+    const counts = fromFloat32(p, 'uint16');
+    await writePng(j.path, counts);
+    written.push(j.path);
+    return counts;
+  };
   try {
-    await Promise.all(
-      jobs.map((j) =>
-        limit(async () => {
-          await writePng(j.path, j.plane);
-          written.push(j.path);
-        }),
-      ),
-    );
     if (opts.omeTiff ?? true) {
       // The well's common tokens (lab ... tile_computation) name its OME-TIFF.
       const ome = join(outDir, formatIslName({ ...base, channel: 'ALL' }).replace(/,channel-ALL,is_mask-false\.png$/, '.ome.tif'));
-      await writeOmeTiff(ome, jobs, { pixelSizeUm: opts.pixelSizeUm, imageName: well.well });
+      const channels = [{ name: well.transmitted.channel, depth: well.transmitted.depth, dtype: 'uint16' as const }, ...well.labels.map((name) => ({ name, depth: 1, dtype: 'uint16' as const }))];
+      await writeOmeTiffFrom(ome, { width: well.width, height: well.height, channels }, png, { pixelSizeUm: opts.pixelSizeUm, imageName: well.well, bigTiffAbove: opts.bigTiffAbove });
       written.push(ome);
+    } else {
+      for (let i = 0; i < jobs.length; i++) await png(i);
     }
   } catch (e) {
     await Promise.all(written.map((f) => rm(f, { force: true })));

@@ -17,15 +17,22 @@ import { TRANSMITTED_CHANNELS } from '../core/image.ts';
 import { parseIslName } from './isl_names.ts';
 import { DUMP_CONFIG, DumpConfigSchema, MANIFEST, formatManifest, type DumpConfig, type ManifestEntry } from './manifest.ts';
 import { imageInfo, type ImageInfo } from './read.ts';
+import { TILE_ORDERS, TILE_ORIGINS, tileNumbering, tilePosition, type TileOrder, type TileOrigin } from './tile_numbering.ts';
 
 export type Layout = 'isl' | 'template' | 'tile-config';
 
 export interface DiscoverOptions {
   /** Filename template relative to the root, with {well} {row} {col} {z} {channel} {tile} placeholders. */
   readonly template?: string;
-  /** Grid columns, needed to turn a {tile} index into row and column (row-major). */
+  /** Grid columns, to turn a {tile} index into row and column (this or gridRows; the other follows from the highest index). */
   readonly gridCols?: number;
-  /** Serpentine tile order for {tile}: odd rows run right to left (default false). */
+  /** Grid rows, as gridCols. */
+  readonly gridRows?: number;
+  /** {tile} numbering fills a grid `row` (default) or `column` first. */
+  readonly tileOrder?: TileOrder;
+  /** Corner of the first {tile}: UL (default), UR, LL or LR. */
+  readonly tileOrigin?: TileOrigin;
+  /** Serpentine {tile} order: every second row (or column, with tileOrder column) runs backwards (default false). */
   readonly snake?: boolean;
   /** Index of the first tile for {tile} (default 0). */
   readonly tileBase?: number;
@@ -164,6 +171,9 @@ function checkName(what: string, v: string, where: string): void {
  */
 export async function discover(root: string, opts: DiscoverOptions = {}): Promise<Discovery> {
   if (opts.gridCols !== undefined && !(Number.isInteger(opts.gridCols) && opts.gridCols > 0)) throw badOption('gridCols', 'a positive integer', opts.gridCols);
+  if (opts.gridRows !== undefined && !(Number.isInteger(opts.gridRows) && opts.gridRows > 0)) throw badOption('gridRows', 'a positive integer', opts.gridRows);
+  // Checks order and origin up front (the grid size is known only after matching).
+  tileNumbering({ rows: 1, cols: 1, order: opts.tileOrder, origin: opts.tileOrigin });
   if (opts.tileBase !== undefined && !Number.isInteger(opts.tileBase)) throw badOption('tileBase', 'an integer', opts.tileBase);
   if (opts.overlap !== undefined && !(opts.overlap >= 0 && opts.overlap < 1)) throw badOption('overlap', 'a fraction of the tile width in [0, 1)', opts.overlap);
   if (opts.overlapPx !== undefined && !(Number.isInteger(opts.overlapPx) && opts.overlapPx >= 0)) throw badOption('overlapPx', 'a non-negative integer number of pixels', opts.overlapPx);
@@ -171,7 +181,7 @@ export async function discover(root: string, opts: DiscoverOptions = {}): Promis
   if (opts.channel !== undefined && !NAME_OK.test(opts.channel)) throw badOption('channel', 'a name of letters, digits and _ . + -', opts.channel);
   if (opts.well !== undefined && !NAME_OK.test(opts.well)) throw badOption('well', 'a name of letters, digits and _ . + -', opts.well);
   const template = opts.template === undefined ? undefined : compileTemplate(opts.template);
-  if (template?.fields.includes('tile') && opts.gridCols === undefined) throw badOption('gridCols', 'the number of grid columns when the template has {tile}', opts.gridCols);
+  if (template?.fields.includes('tile') && opts.gridCols === undefined && opts.gridRows === undefined) throw badOption('gridCols', 'the number of grid columns (or gridRows) when the template has {tile}', opts.gridCols);
   try {
     await access(root);
   } catch (e) {
@@ -190,6 +200,8 @@ export async function discover(root: string, opts: DiscoverOptions = {}): Promis
     z?: number;
   }
   const found: Found[] = [];
+  /** {tile} index (after the base) of found[i], turned into a grid position once the grid size is known. */
+  const tileIndex = new Map<number, number>();
   let layout: Layout;
   let derivedOverlapPx: number | undefined;
   const needChannel = (where: string) => {
@@ -236,20 +248,32 @@ export async function discover(root: string, opts: DiscoverOptions = {}): Promis
       if (!m) continue;
       const v: Record<string, string> = {};
       template.fields.forEach((f, i) => (v[f] = m[i + 1]));
-      let tileRow = v.row === undefined ? 0 : Number(v.row);
-      let tileCol = v.col === undefined ? 0 : Number(v.col);
+      const tileRow = v.row === undefined ? 0 : Number(v.row);
+      const tileCol = v.col === undefined ? 0 : Number(v.col);
       if (v.tile !== undefined) {
         const t = Number(v.tile) - tileBase;
         if (t < 0) throw new IslError('BAD_INPUT', `tile index ${v.tile} is below --tile-base ${tileBase}`, { file: p });
-        tileRow = Math.floor(t / opts.gridCols!);
-        tileCol = t % opts.gridCols!;
-        if (opts.snake && tileRow % 2 === 1) tileCol = opts.gridCols! - 1 - tileCol;
+        tileIndex.set(found.length, t);
       }
       const well = v.well ?? defaultWell;
       const channel = v.channel ?? needChannel(p);
       checkName('well', well, p);
       checkName('channel', channel, p);
       found.push({ path: p, well, tileRow, tileCol, channel, ...(v.z !== undefined ? { z: Number(v.z) } : {}) });
+    }
+    if (tileIndex.size) {
+      // Every well shares one grid; the side not given follows from the highest index in the dump.
+      let n = 0;
+      for (const t of tileIndex.values()) n = Math.max(n, t + 1);
+      const cols = opts.gridCols ?? Math.ceil(n / opts.gridRows!);
+      const g = tileNumbering({ rows: opts.gridRows ?? Math.ceil(n / cols), cols, order: opts.tileOrder, origin: opts.tileOrigin, snake: opts.snake });
+      for (const [i, t] of tileIndex) {
+        try {
+          found[i] = { ...found[i], ...tilePosition(t, g) };
+        } catch (e) {
+          throw new IslError('BAD_INPUT', `${(e as Error).message}: check --grid-rows/--grid-cols and --tile-base`, { file: found[i].path });
+        }
+      }
     }
     if (found.length === 0) throw new IslError('BAD_INPUT', `no image file matches the template ${JSON.stringify(opts.template)} (${images.length} image file${images.length === 1 ? '' : 's'} found${images.length ? `, e.g. ${images[0]}` : ''})`, { file: root });
   } else {
@@ -319,8 +343,11 @@ export async function main(argv = process.argv): Promise<void> {
   const program = command('discover', 'Write manifest.csv (and dump.json if absent) for a raw microscope dump.')
     .requiredOption('--input <dir>', 'dump folder (manifest.csv and dump.json are written here)')
     .option('--template <pattern>', "filename template relative to the input, e.g. '{well}_r{row}_c{col}_z{z}_{channel}.tif'; placeholders {well} {row} {col} {z} {channel} {tile}")
-    .option('--grid-cols <n>', 'grid columns, to turn {tile} into row/column', positiveInt)
-    .option('--snake', 'serpentine {tile} order (odd rows right to left)')
+    .option('--grid-cols <n>', 'grid columns, to turn {tile} into row/column (this or --grid-rows)', positiveInt)
+    .option('--grid-rows <n>', 'grid rows, to turn {tile} into row/column (this or --grid-cols)', positiveInt)
+    .option('--tile-order <order>', `{tile} numbering fills a grid ${TILE_ORDERS.join(' or ')} first (default row)`)
+    .option('--tile-origin <corner>', `corner of the first {tile}: ${TILE_ORIGINS.join(', ')} (default UL)`)
+    .option('--snake', 'serpentine {tile} order: every second row (column with --tile-order column) runs backwards')
     .option('--tile-base <n>', 'index of the first {tile} (default 0)', number)
     .option('--tile-config <file>', 'Fiji TileConfiguration file (default: TileConfiguration.txt in the input, if present)')
     .option('--channel <name>', 'channel name when file names carry none')
@@ -337,6 +364,9 @@ export async function main(argv = process.argv): Promise<void> {
       const d = await discover(o.input, {
         template: o.template,
         gridCols: o.gridCols,
+        gridRows: o.gridRows,
+        tileOrder: o.tileOrder,
+        tileOrigin: o.tileOrigin,
         snake: o.snake,
         tileBase: o.tileBase,
         tileConfig: o.tileConfig,

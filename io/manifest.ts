@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { IslError } from '../core/errors.ts';
 import type { DType, Tile } from '../core/image.ts';
 import { imageInfo, readPlane } from './read.ts';
+import { unsafeName } from './out_layout.ts';
 
 export const MANIFEST = 'manifest.csv';
 export const DUMP_CONFIG = 'dump.json';
@@ -130,6 +131,15 @@ export async function readDumpConfig(root: string): Promise<DumpConfig> {
   return r.data;
 }
 
+/**
+ * Why a well or channel name cannot be used, or undefined: it must be one path component (it names
+ * folders and files under OUT) without commas (ISL file names separate their fields with commas).
+ * Spaces and non-ASCII letters are fine (runners/job.ts hashes such names in record file names).
+ */
+export function nameProblem(name: string): string | undefined {
+  return unsafeName(name) ?? (name.includes(',') ? 'contains a comma (ISL file names separate fields with commas)' : undefined);
+}
+
 /** Normalises a manifest path and rejects ones that leave the dump root. */
 function safeRelative(p: string, line: number): string {
   const s = p.replace(/\\/g, '/');
@@ -209,8 +219,14 @@ export function parseManifest(text: string, root: string): ParsedManifest {
     const stageY = num('stage_y');
     const channel = get('channel');
     if (!channel) fail(`empty channel (${path})`);
+    // Well and channel names become file and folder names under OUT: refuse, before any work, a
+    // name that could leave it (`..`, `/`, an absolute path, NUL) or break ISL file names (`,`).
+    const wellProblem = nameProblem(well);
+    if (wellProblem) fail(`well name ${JSON.stringify(well)} ${wellProblem} (${path})`);
+    const channelProblem = channel ? nameProblem(channel) : undefined;
+    if (channelProblem) fail(`channel name ${JSON.stringify(channel)} ${channelProblem} (${path})`);
     if ((stageX === undefined) !== (stageY === undefined)) fail(`give both stage_x and stage_y or neither (${path})`);
-    if (tileRow == null || tileCol == null || zz == null || page === null || stageX === null || stageY === null || !channel) continue;
+    if (tileRow == null || tileCol == null || zz == null || page === null || stageX === null || stageY === null || !channel || wellProblem || channelProblem) continue;
     rows.push({
       line,
       path,

@@ -81,6 +81,17 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /**
+ * Writes a package: a zip when `path` ends in `.zip` (see {@link writeModelPackageZip}), else an
+ * unpacked folder, each file atomically.
+ */
+export async function writeModelPackage(path: string, files: ReadonlyMap<string, Uint8Array>): Promise<void> {
+  if (path.toLowerCase().endsWith('.zip')) return writeModelPackageZip(path, files);
+  // The description last: a folder with one is a package (isModelPackage), so it must be complete.
+  const names = [...files.keys()].sort((a, b) => Number(DESCRIPTION_NAMES.includes(a)) - Number(DESCRIPTION_NAMES.includes(b)));
+  for (const name of names) await writeFileAtomic(join(path, name), files.get(name)!);
+}
+
+/**
  * Writes the files as a zip, atomically. Text files are deflated; weights and arrays (little
  * to gain) are stored.
  */

@@ -19,9 +19,22 @@ export interface TiffEncodeOptions {
   readonly compression?: TiffEncodeCompression;
   /** Physical pixel size in micrometres, stored as X/YResolution in pixels per centimetre. */
   readonly pixelSizeUm?: number;
-  /** Force BigTIFF (otherwise chosen only when the file could exceed 4 GiB). */
+  /** Force BigTIFF (otherwise chosen only when the file could exceed `bigTiffAbove`). */
   readonly bigTiff?: boolean;
+  /** Bytes of samples (plus headroom) above which the file is written as BigTIFF; default just under 4 GiB. */
+  readonly bigTiffAbove?: number;
 }
+
+/** Pages produced one at a time (a well's planes), so only the page being written is held. */
+export interface PageSource {
+  readonly count: number;
+  /** Bytes of samples of all pages, to choose classic or BigTIFF before the first page is written. */
+  readonly sampleBytes: number;
+  page(i: number): Plane | Promise<Plane>;
+}
+
+/** Largest classic TIFF we write: offsets are 32-bit. */
+export const CLASSIC_TIFF_LIMIT = 0xffff_ff00;
 
 const TYPE = { ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, LONG8: 16 } as const;
 const TYPE_SIZE: Record<number, number> = { 2: 1, 3: 2, 4: 4, 5: 8, 16: 8 };
@@ -101,14 +114,15 @@ async function writeAt(fh: FileHandle, bytes: Uint8Array, pos: number): Promise<
 }
 
 /**
- * Writes `pages` (grey planes, any mix of uint8/uint16/float32 and sizes) as a multi-page TIFF to
- * `path` (not atomic by itself: callers pass a temp path from `writeAtomic`).
+ * Writes `pages` (grey planes, any mix of uint8/uint16/float32 and sizes; an array or a source
+ * asked for one page at a time) as a multi-page TIFF to `path` (not atomic by itself: callers
+ * pass a temp path from `writeAtomic`).
  */
-export async function encodeTiffFile(path: string, pages: readonly Plane[], opts: TiffEncodeOptions = {}): Promise<void> {
-  if (pages.length === 0) throw new RangeError('Expected at least one page to write a TIFF but received none');
+export async function encodeTiffFile(path: string, pages: readonly Plane[] | PageSource, opts: TiffEncodeOptions = {}): Promise<void> {
+  const source: PageSource = Array.isArray(pages) ? { count: pages.length, sampleBytes: pages.reduce((s, p) => s + p.data.byteLength, 0), page: (i) => pages[i] } : (pages as PageSource);
+  if (source.count === 0) throw new RangeError('Expected at least one page to write a TIFF but received none');
   const compression = opts.compression ?? 'none';
-  const raw = pages.reduce((s, p) => s + p.data.byteLength, 0);
-  const big = opts.bigTiff ?? raw + (opts.description?.length ?? 0) + pages.length * 4096 > 0xffff_ff00;
+  const big = opts.bigTiff ?? source.sampleBytes + (opts.description?.length ?? 0) + source.count * 4096 > (opts.bigTiffAbove ?? CLASSIC_TIFF_LIMIT);
   const fh = await open(path, 'w');
   try {
     const header = Buffer.alloc(big ? 16 : 8);
@@ -120,8 +134,8 @@ export async function encodeTiffFile(path: string, pages: readonly Plane[], opts
     await writeAt(fh, header, 0);
     let pos = header.length;
     let nextField = big ? 8 : 4;
-    for (let i = 0; i < pages.length; i++) {
-      const p = pages[i];
+    for (let i = 0; i < source.count; i++) {
+      const p = await source.page(i);
       const bps = p.data.BYTES_PER_ELEMENT;
       const rowBytes = p.width * bps;
       const rowsPerStrip = Math.max(1, Math.min(p.height, Math.floor(TARGET_STRIP_BYTES / rowBytes)));

@@ -7,7 +7,7 @@ import sharp, { type Sharp } from 'sharp';
 import { writeAtomic } from './atomic.ts';
 import { badOption } from '../core/errors.ts';
 import { fromFloat32, type DType, type Plane } from '../core/image.ts';
-import { encodeTiffFile } from './tiff_encode.ts';
+import { encodeTiffFile, type TiffEncodeOptions } from './tiff_encode.ts';
 
 export type TiffCompression = 'none' | 'deflate' | 'lzw';
 
@@ -89,31 +89,36 @@ export interface OmeTiffOptions {
   readonly imageName?: string;
   /** 'deflate' (default) or 'none'. */
   readonly compression?: 'none' | 'deflate';
+  /** Sample bytes above which the file becomes BigTIFF (default just under 4 GiB; tests lower it). */
+  readonly bigTiffAbove?: TiffEncodeOptions['bigTiffAbove'];
 }
 
 const OME_TYPE: Record<DType, string> = { uint8: 'uint8', uint16: 'uint16', float32: 'float' };
+const BITS: Record<DType, number> = { uint8: 8, uint16: 16, float32: 32 };
 
 function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-interface OmeGroup {
-  name: string;
-  planes: Plane[];
+/** One channel of an OME-TIFF: its name, z-planes and sample type. */
+export interface OmeChannel {
+  readonly name: string;
+  readonly depth: number;
+  readonly dtype: DType;
 }
 
 /**
  * The OME-XML for `images` (each a list of channels of equal z-count), pages stored image after
  * image, channel after channel, z fastest (DimensionOrder XYZCT).
  */
-function omeXml(images: readonly OmeGroup[][], width: number, height: number, opts: OmeTiffOptions = {}): string {
+function omeXml(images: readonly (readonly OmeChannel[])[], width: number, height: number, opts: OmeTiffOptions = {}): string {
   const phys =
     (opts.pixelSizeUm !== undefined ? ` PhysicalSizeX="${opts.pixelSizeUm}" PhysicalSizeY="${opts.pixelSizeUm}"` : '') +
     (opts.zStepUm !== undefined ? ` PhysicalSizeZ="${opts.zStepUm}"` : '');
   let ifd = 0;
   const body = images.map((channels, i) => {
-    const sizeZ = channels[0].planes.length;
-    const dtype = channels[0].planes[0].dtype;
+    const sizeZ = channels[0].depth;
+    const dtype = channels[0].dtype;
     const name = images.length === 1 ? (opts.imageName ?? channels.map((c) => c.name).join('+')) : channels.map((c) => c.name).join('+');
     const chan = channels.map((c, ci) => `<Channel ID="Channel:${i}:${ci}" Name="${xmlEscape(c.name)}" SamplesPerPixel="1"/>`).join('');
     const count = sizeZ * channels.length;
@@ -121,7 +126,7 @@ function omeXml(images: readonly OmeGroup[][], width: number, height: number, op
     for (let c = 0; c < channels.length; c++) for (let z = 0; z < sizeZ; z++) planes.push(`<Plane TheZ="${z}" TheC="${c}" TheT="0"/>`);
     const s =
       `<Image ID="Image:${i}" Name="${xmlEscape(name)}">` +
-      `<Pixels ID="Pixels:${i}" DimensionOrder="XYZCT" Type="${OME_TYPE[dtype]}" SizeX="${width}" SizeY="${height}" SizeZ="${sizeZ}" SizeC="${channels.length}" SizeT="1"${phys} BigEndian="false" Interleaved="false" SignificantBits="${8 * channels[0].planes[0].data.BYTES_PER_ELEMENT}">` +
+      `<Pixels ID="Pixels:${i}" DimensionOrder="XYZCT" Type="${OME_TYPE[dtype]}" SizeX="${width}" SizeY="${height}" SizeZ="${sizeZ}" SizeC="${channels.length}" SizeT="1"${phys} BigEndian="false" Interleaved="false" SignificantBits="${BITS[dtype]}">` +
       chan +
       `<TiffData IFD="${ifd}" PlaneCount="${count}"/>` +
       planes.join('') +
@@ -150,28 +155,47 @@ function omeXml(images: readonly OmeGroup[][], width: number, height: number, op
  */
 export async function writeOmeTiff(path: string, planes: readonly NamedPlane[], opts: OmeTiffOptions = {}): Promise<void> {
   if (!Array.isArray(planes) || planes.length === 0) throw badOption('planes', 'a non-empty array of {name, plane}', planes);
-  checkPixelSize(opts.pixelSizeUm);
-  if (opts.zStepUm !== undefined && !(Number.isFinite(opts.zStepUm) && opts.zStepUm > 0)) throw badOption('zStepUm', 'a positive number of micrometres', opts.zStepUm);
-  const compression = opts.compression ?? 'deflate';
-  if (compression !== 'none' && compression !== 'deflate') throw badOption('compression', "'none' or 'deflate'", compression);
   const { width, height } = planes[0].plane;
-  const groups: OmeGroup[] = [];
+  const channels: OmeChannel[] = [];
   for (const [i, { name, plane }] of planes.entries()) {
     checkPlane(`planes[${i}].plane`, plane, ['uint8', 'uint16', 'float32']);
     if (typeof name !== 'string' || name === '') throw badOption(`planes[${i}].name`, 'a non-empty channel name', name);
     if (plane.width !== width || plane.height !== height) throw badOption(`planes[${i}].plane`, `a ${width}x${height} plane like planes[0]`, `${plane.width}x${plane.height}`);
-    const last = groups[groups.length - 1];
+    const last = channels[channels.length - 1];
     if (last?.name === name) {
-      if (last.planes[0].dtype !== plane.dtype) throw badOption(`planes[${i}].plane.dtype`, `${last.planes[0].dtype} like the other planes of ${name}`, plane.dtype);
-      last.planes.push(plane);
+      if (last.dtype !== plane.dtype) throw badOption(`planes[${i}].plane.dtype`, `${last.dtype} like the other planes of ${name}`, plane.dtype);
+      channels[channels.length - 1] = { ...last, depth: last.depth + 1 };
     } else {
-      if (groups.some((g) => g.name === name)) throw badOption(`planes[${i}].name`, 'the planes of one channel to be consecutive', name);
-      groups.push({ name, planes: [plane] });
+      if (channels.some((g) => g.name === name)) throw badOption(`planes[${i}].name`, 'the planes of one channel to be consecutive', name);
+      channels.push({ name, depth: 1, dtype: plane.dtype });
     }
   }
-  const uniform = groups.every((g) => g.planes.length === groups[0].planes.length && g.planes[0].dtype === groups[0].planes[0].dtype);
-  const images = uniform ? [groups] : groups.map((g) => [g]);
+  await writeOmeTiffFrom(path, { width, height, channels }, (i) => planes[i].plane, opts);
+}
+
+/**
+ * `writeOmeTiff` with the planes produced one at a time (`page(i)`, pages in channel order, z
+ * fastest), so a well's planes never have to be held together. BigTIFF when the samples would
+ * pass `opts.bigTiffAbove` (default: 4 GiB).
+ * @throws IslError BAD_OPTION for bad options, or a page of another size or dtype than declared
+ */
+export async function writeOmeTiffFrom(path: string, layout: { readonly width: number; readonly height: number; readonly channels: readonly OmeChannel[] }, page: (i: number) => Plane | Promise<Plane>, opts: OmeTiffOptions = {}): Promise<void> {
+  checkPixelSize(opts.pixelSizeUm);
+  if (opts.zStepUm !== undefined && !(Number.isFinite(opts.zStepUm) && opts.zStepUm > 0)) throw badOption('zStepUm', 'a positive number of micrometres', opts.zStepUm);
+  const compression = opts.compression ?? 'deflate';
+  if (compression !== 'none' && compression !== 'deflate') throw badOption('compression', "'none' or 'deflate'", compression);
+  const { width, height, channels } = layout;
+  if (channels.length === 0) throw badOption('channels', 'at least one channel', channels);
+  const uniform = channels.every((g) => g.depth === channels[0].depth && g.dtype === channels[0].dtype);
+  const images = uniform ? [channels] : channels.map((g) => [g]);
   const xml = omeXml(images, width, height, opts);
-  const pages = images.flatMap((chs) => chs.flatMap((c) => c.planes));
-  await writeAtomic(path, (tmp) => encodeTiffFile(tmp, pages, { description: xml, compression, pixelSizeUm: opts.pixelSizeUm }));
+  const dtypes = channels.flatMap((c) => Array<DType>(c.depth).fill(c.dtype));
+  const sampleBytes = dtypes.reduce((s, d) => s + width * height * (BITS[d] / 8), 0);
+  const checked = async (i: number) => {
+    const p = await page(i);
+    checkPlane(`page ${i}`, p, [dtypes[i]]);
+    if (p.width !== width || p.height !== height) throw badOption(`page ${i}`, `a ${width}x${height} plane`, `${p.width}x${p.height}`);
+    return p;
+  };
+  await writeAtomic(path, (tmp) => encodeTiffFile(tmp, { count: dtypes.length, sampleBytes, page: checked }, { description: xml, compression, pixelSizeUm: opts.pixelSizeUm, bigTiffAbove: opts.bigTiffAbove }));
 }

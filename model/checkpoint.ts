@@ -35,8 +35,10 @@ export interface TrainState {
   step: number;
   /** Examples consumed from the training stream. */
   examples: number;
-  /** Batch size and other options the run was started with. */
+  /** The run's recipe (model/recipe.ts). */
   options: Record<string, unknown>;
+  /** The best validation so far: step and mean label r (its weights are in `best/`). */
+  best?: { step: number; r: number };
 }
 
 /** Everything a checkpoint holds. */

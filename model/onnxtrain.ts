@@ -2,8 +2,10 @@
  * A whole training step (forward, ISL loss, backward) of a {@link Plan} as one ONNX graph, run by
  * ONNX Runtime's CPU provider on all cores. The tfjs `cpu` backend runs the network's many small
  * element-wise ops, slices and concats in single-threaded JS (a tiny-config step took seconds,
- * mostly in concat gradients and broadcasts), so training runs here instead; `model/network.ts`
- * (tfjs autodiff) is the reference the gradients are tested against.
+ * mostly in concat gradients and broadcasts), so training runs here instead. The forward pass is
+ * the one lowering of model/onnx/lower.ts (the exported model's, with batch statistics); the
+ * backward pass is written by hand below and checked against finite differences of this graph's
+ * loss (test/model/network.test.ts).
  *
  * The graph works in NCHW with static shapes (one session per batch size). Inputs: `input`
  * `[N, C, S, S]`; every trainable weight in the plan's layout; per head `target/<head>` (int64 bin
@@ -13,7 +15,8 @@
  * and `bnstat/<bn>/mean`, `bnstat/<bn>/var` (biased batch statistics, `[C]`).
  */
 import { createRequire } from 'node:module';
-import { onnxModel, type OnnxInitializer, type OnnxNode, type OnnxValue } from './onnx_proto.ts';
+import { GraphBuilder, type OnnxNode, type OnnxValue } from './onnx/graph.ts';
+import { lowerForward, type WeightForm } from './onnx/lower.ts';
 import type { Plan, PlanOp } from './plan.ts';
 
 type Shape4 = [number, number, number, number];
@@ -34,196 +37,59 @@ export interface TrainGraph {
   batch: number;
   trainable: string[];
   bnStats: BnStat[];
-  /** The graph's nodes (node i is named `n<i>`), for profiling. */
+  /** The graph's nodes (each named by its first output), for profiling. */
   nodes: OnnxNode[];
 }
 
-class G {
-  nodes: OnnxNode[] = [];
-  inits: OnnxInitializer[] = [];
-  private n = 0;
-  private consts = new Map<string, string>();
+/** Sum over `axes` as ReduceMean times the count: opset 17 ReduceSum takes axes as an input, ReduceMean as an attribute. */
+function sum(g: GraphBuilder, x: string, axes: number[], count: number, hint: string, keepdims = 1): string {
+  const m = g.one('ReduceMean', [x], hint, { axes, keepdims });
+  return g.one('Mul', [m, g.scalar(count)], hint);
+}
 
-  fresh(hint: string): string {
-    return `${hint}#${this.n++}`;
-  }
-  node(op: string, inputs: string[], hint: string, attrs?: OnnxNode['attrs'], nOut = 1): string[] {
-    const outputs = Array.from({ length: nOut }, () => this.fresh(hint));
-    this.nodes.push({ op, inputs, outputs, attrs });
-    return outputs;
-  }
-  one(op: string, inputs: string[], hint: string, attrs?: OnnxNode['attrs']): string {
-    return this.node(op, inputs, hint, attrs)[0];
-  }
-  ints(values: number[]): string {
-    const key = `i:${values.join(',')}`;
-    let name = this.consts.get(key);
-    if (!name) {
-      name = `const/${key}`;
-      this.inits.push({ name, dims: [values.length], type: 'int64', values });
-      this.consts.set(key, name);
-    }
-    return name;
-  }
-  scalar(v: number): string {
-    const key = `f:${v}`;
-    let name = this.consts.get(key);
-    if (!name) {
-      name = `const/${key}`;
-      this.inits.push({ name, dims: [], type: 'float32', values: [v] });
-      this.consts.set(key, name);
-    }
-    return name;
-  }
-  slice(x: string, starts: number[], ends: number[], axes: number[], hint: string): string {
-    return this.one('Slice', [x, this.ints(starts), this.ints(ends), this.ints(axes)], hint);
-  }
-  pad(x: string, pads: number[], hint: string, mode = 'constant'): string {
-    return this.one('Pad', [x, this.ints(pads)], hint, mode === 'constant' ? undefined : { mode });
-  }
-  /** Sum over `axes` (keepdims) as ReduceMean times the count: opset 17 ReduceMean takes axes as an attribute. */
-  sum(x: string, axes: number[], count: number, hint: string, keepdims = 1): string {
-    const m = this.one('ReduceMean', [x], hint, { axes, keepdims });
-    return this.one('Mul', [m, this.scalar(count)], hint);
-  }
-  /** Nearest upsampling by `f` of NCHW `x` of `shape`. */
-  upsample(x: string, s: Shape4, f: number, hint: string): string {
-    const [n, c, h, w] = s;
-    const r = this.one('Reshape', [x, this.ints([n, c, h, 1, w, 1])], hint);
-    const e = this.one('Expand', [r, this.ints([n, c, h, f, w, f])], hint);
-    return this.one('Reshape', [e, this.ints([n, c, h * f, w * f])], hint);
-  }
+/** Nearest upsampling by `f` of NCHW `x` of `shape`, as Reshape + Expand (static shapes). */
+function upsample(g: GraphBuilder, x: string, s: Shape4, f: number, hint: string): string {
+  const [n, c, h, w] = s;
+  const r = g.one('Reshape', [x, g.ints([n, c, h, 1, w, 1])], hint);
+  const e = g.one('Expand', [r, g.ints([n, c, h, f, w, f])], hint);
+  return g.one('Reshape', [e, g.ints([n, c, h * f, w * f])], hint);
 }
 
 const HWIO_TO_OIHW = [3, 2, 0, 1];
 
 /**
- * Builds the training graph of `plan` for a fixed `batch`.
+ * Builds the training graph of `plan` for a fixed `batch`: the forward pass lowered by
+ * onnx/lower.ts (batch statistics), then the loss and the hand-written backward pass.
  * @throws Error when the plan holds an op this graph cannot differentiate.
  */
-export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infer' = 'train'): TrainGraph {
-  const infer = mode === 'infer';
-  const g = new G();
+export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
+  const g = new GraphBuilder();
   const N = batch;
   const shape = new Map<string, Shape4>();
   const nchw = (s: [number, number, number]): Shape4 => [N, s[2], s[0], s[1]];
   for (const op of plan.ops) shape.set(op.output, nchw(op.shape));
+  for (const op of plan.ops) if (op.op === 'avgpool' && op.kernel !== op.stride) throw new Error(`training graph supports avgpool with kernel = stride only (${op.output})`);
   const trainable = plan.weights.filter((w) => w.trainable).map((w) => w.name);
-  const saved = new Map<string, Record<string, string>>();
-  const bnStats: BnStat[] = [];
-  const outputs: OnnxValue[] = [];
-  const tensorOf = new Map<string, string>([[plan.input, plan.input]]);
-  const T = (name: string) => {
-    const t = tensorOf.get(name);
-    if (!t) throw new Error(`tensor ${name} not computed`);
-    return t;
+  // Weights are graph inputs in the plan's layout; convs read their filters transposed in the graph.
+  const filters = new Map<string, string>();
+  const weight = (name: string, form: WeightForm): string => {
+    if (form === 'plan') return name;
+    if (form !== 'filter') throw new Error(`internal: the training graph has no ${form} weights`);
+    if (!filters.has(name)) filters.set(name, g.one('Transpose', [name], `${name}/ft`, { perm: HWIO_TO_OIHW }));
+    return filters.get(name)!;
   };
-
-  // Forward.
-  for (const op of plan.ops) {
-    if (op.op === 'input') continue;
-    const h = op.output;
-    let y: string;
-    switch (op.op) {
-      case 'conv': {
-        const ft = g.one('Transpose', [op.filter], `${h}/ft`, { perm: HWIO_TO_OIHW });
-        y = g.one('Conv', [T(op.input), ft, ...(op.bias ? [op.bias] : [])], h, { strides: [op.stride, op.stride] });
-        saved.set(h, { ft });
-        break;
-      }
-      case 'conv_transpose': {
-        const ft = g.one('Transpose', [op.filter], `${h}/ft`, { perm: HWIO_TO_OIHW });
-        y = g.one('ConvTranspose', [T(op.input), ft, ...(op.bias ? [op.bias] : [])], h, { strides: [op.stride, op.stride] });
-        saved.set(h, { ft });
-        break;
-      }
-      case 'batchnorm': {
-        const x = T(op.input);
-        const [, c, hh, ww] = shape.get(h)!;
-        if (infer) {
-          const r4 = (w: string) => g.one('Reshape', [w, g.ints([1, c, 1, 1])], `${h}/r`);
-          const invstd = g.one('Reciprocal', [g.one('Sqrt', [g.one('Add', [r4(op.movingVariance), g.scalar(op.epsilon)], h)], h)], `${h}/invstd`);
-          const xhat = g.one('Mul', [g.one('Sub', [x, r4(op.movingMean)], h), invstd], `${h}/xhat`);
-          y = g.one('Add', [g.one('Mul', [xhat, r4(op.gamma)], h), r4(op.beta)], h);
-          break;
-        }
-        const mean = g.one('ReduceMean', [x], `${h}/mean`, { axes: [0, 2, 3], keepdims: 1 });
-        const xc = g.one('Sub', [x, mean], `${h}/xc`);
-        const v = g.one('ReduceMean', [g.one('Mul', [xc, xc], `${h}/sq`)], `${h}/var`, { axes: [0, 2, 3], keepdims: 1 });
-        const invstd = g.one('Reciprocal', [g.one('Sqrt', [g.one('Add', [v, g.scalar(op.epsilon)], h)], h)], `${h}/invstd`);
-        const xhat = g.one('Mul', [xc, invstd], `${h}/xhat`);
-        const gamma = g.one('Reshape', [op.gamma, g.ints([1, c, 1, 1])], `${h}/gamma`);
-        const beta = g.one('Reshape', [op.beta, g.ints([1, c, 1, 1])], `${h}/beta`);
-        y = g.one('Add', [g.one('Mul', [xhat, gamma], h), beta], h);
-        saved.set(h, { xhat, invstd, gamma });
-        const meanOut = `bnstat/${h}/mean`;
-        const varOut = `bnstat/${h}/var`;
-        g.nodes.push({ op: 'Reshape', inputs: [mean, g.ints([c])], outputs: [meanOut] });
-        g.nodes.push({ op: 'Reshape', inputs: [v, g.ints([c])], outputs: [varOut] });
-        outputs.push({ name: meanOut, dims: [c] }, { name: varOut, dims: [c] });
-        bnStats.push({ op: h, movingMean: op.movingMean, movingVariance: op.movingVariance, momentum: op.momentum, count: N * hh * ww });
-        break;
-      }
-      case 'relu_tanh_concat': {
-        const x = T(op.input);
-        const t = g.one('Tanh', [x], `${h}/tanh`);
-        y = g.one('Concat', [g.one('Relu', [x], `${h}/relu`), t], h, { axis: 1 });
-        saved.set(h, { t });
-        break;
-      }
-      case 'maxpool': {
-        const [yy, idx] = g.node('MaxPool', [T(op.input)], h, { kernel_shape: [op.kernel, op.kernel], strides: [op.stride, op.stride] }, 2);
-        y = yy;
-        saved.set(h, { idx });
-        break;
-      }
-      case 'avgpool':
-        if (op.kernel !== op.stride) throw new Error(`training graph supports avgpool with kernel = stride only (${h})`);
-        y = g.one('AveragePool', [T(op.input)], h, { kernel_shape: [op.kernel, op.kernel], strides: [op.stride, op.stride] });
-        break;
-      case 'crop': {
-        const [, , hh, ww] = shape.get(op.input)!;
-        y = g.slice(T(op.input), [op.crop, op.crop], [hh - op.crop, ww - op.crop], [2, 3], h);
-        break;
-      }
-      case 'upsample_nearest':
-        y = g.upsample(T(op.input), shape.get(op.input)!, op.factor, h);
-        break;
-      case 'pad_edge':
-        y = g.pad(T(op.input), [0, 0, op.pad, op.pad, 0, 0, op.pad, op.pad], h, 'edge');
-        break;
-      case 'pad_channels': {
-        const cin = shape.get(op.input)![1];
-        y = g.pad(T(op.input), [0, 0, 0, 0, 0, op.shape[2] - cin, 0, 0], h);
-        break;
-      }
-      case 'crop_channels':
-        y = g.slice(T(op.input), [0], [op.shape[2]], [1], h);
-        break;
-      case 'add':
-        y = g.one('Sum', op.inputs.map(T), h);
-        break;
-      case 'concat':
-        y = g.one('Concat', op.inputs.map(T), h, { axis: 1 });
-        break;
-    }
-    tensorOf.set(h, y);
-  }
-
-  if (infer) {
-    // Expected intensity per pixel: sum over bins of p(bin) * bin / (bins - 1).
-    const binIndex = g.one('Cast', [g.ints(Array.from({ length: plan.config.bins }, (_, i) => i))], 'levels', { to: 1 });
-    const levels = g.one('Reshape', [binIndex, g.ints([1, plan.config.bins, 1, 1])], 'levels');
-    const inputsI: OnnxValue[] = [{ name: plan.input, dims: nchw(plan.ops[0].shape) }, ...plan.weights.map((w) => ({ name: w.name, dims: w.shape }))];
-    const outs: OnnxValue[] = [];
-    for (const head of plan.heads) {
-      const sm = g.one('Softmax', [T(head.output)], `${head.name}/sm`, { axis: 1 });
-      const e = g.one('ReduceMean', [g.one('Mul', [sm, levels], head.name)], head.name, { axes: [1], keepdims: 0 });
-      g.nodes.push({ op: 'Mul', inputs: [e, g.scalar(plan.config.bins / (plan.config.bins - 1))], outputs: [`pred/${head.name}`] });
-      outs.push({ name: `pred/${head.name}`, dims: [N, plan.outputSize, plan.outputSize] });
-    }
-    return { model: onnxModel(g.nodes, inputsI, outs, g.inits), batch, trainable, bnStats, nodes: g.nodes };
-  }
+  const fwd = lowerForward(g, plan, { mode: 'train', weight });
+  const T = fwd.tensor;
+  const saved = fwd.saved;
+  const outputs: OnnxValue[] = fwd.bnOutputs.flatMap((b) => [
+    { name: b.mean, dims: [shape.get(b.op)![1]] },
+    { name: b.var, dims: [shape.get(b.op)![1]] },
+  ]);
+  const bnStats: BnStat[] = plan.ops.flatMap((op) => {
+    if (op.op !== 'batchnorm') return [];
+    const [, , hh, ww] = shape.get(op.output)!;
+    return [{ op: op.output, movingMean: op.movingMean, movingVariance: op.movingVariance, momentum: op.momentum, count: N * hh * ww }];
+  });
 
   // Loss heads and their logit gradients.
   const grads = new Map<string, string[]>();
@@ -246,7 +112,7 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
     const wo = g.one('Mul', [onehot, weight], `${head.name}/wo`);
     const lossOut = `loss/${head.name}`;
     const m = g.one('ReduceMean', [g.one('Mul', [wo, lsm], head.name)], head.name, { axes: [0, 1, 2, 3], keepdims: 0 });
-    g.nodes.push({ op: 'Mul', inputs: [m, g.scalar(-N * bins * so * so)], outputs: [lossOut] });
+    g.one('Mul', [m, g.scalar(-N * bins * so * so)], '', undefined, lossOut);
     outputs.push({ name: lossOut, dims: [] });
     // d(coef * loss)/d logits = coef * w * (softmax - onehot).
     const sm = g.one('Exp', [lsm], `${head.name}/sm`);
@@ -285,7 +151,7 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
           const xr = g.one('Reshape', [x, g.ints([n, cin, ih * iw])], `${h}/xr`);
           const dyr = g.one('Transpose', [g.one('Reshape', [dy, g.ints([n, c, hh * ww])], `${h}/dyr`)], `${h}/dyt`, { perm: [0, 2, 1] });
           const mm = g.one('MatMul', [xr, dyr], `${h}/dw`);
-          dw = g.one('Reshape', [g.sum(mm, [0], n, `${h}/dw`, 0), g.ints([1, 1, cin, c])], `${h}/dw`);
+          dw = g.one('Reshape', [sum(g, mm, [0], n, `${h}/dw`, 0), g.ints([1, 1, cin, c])], `${h}/dw`);
         } else {
           const xt = g.one('Transpose', [x], `${h}/xt`, { perm: [1, 0, 2, 3] });
           const dyt = g.one('Transpose', [dy], `${h}/dyt`, { perm: [1, 0, 2, 3] });
@@ -293,7 +159,7 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
           dw = g.one('Transpose', [gw], `${h}/dw`, { perm: [2, 3, 0, 1] });
         }
         weightGrads.set(op.filter, dw);
-        if (op.bias) weightGrads.set(op.bias, g.sum(dy, [0, 2, 3], n * hh * ww, `${h}/db`, 0));
+        if (op.bias) weightGrads.set(op.bias, sum(g, dy, [0, 2, 3], n * hh * ww, `${h}/db`, 0));
         break;
       }
       case 'conv_transpose': {
@@ -304,7 +170,7 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
         const dyt = g.one('Transpose', [dy], `${h}/dyt`, { perm: [1, 0, 2, 3] });
         const gw = g.one('Conv', [dyt, xt], `${h}/dw`, { dilations: [op.stride, op.stride] });
         weightGrads.set(op.filter, g.one('Transpose', [gw], `${h}/dw`, { perm: [2, 3, 0, 1] }));
-        if (op.bias) weightGrads.set(op.bias, g.sum(dy, [0, 2, 3], n * hh * ww, `${h}/db`, 0));
+        if (op.bias) weightGrads.set(op.bias, sum(g, dy, [0, 2, 3], n * hh * ww, `${h}/db`, 0));
         break;
       }
       case 'batchnorm': {
@@ -340,7 +206,7 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
         break;
       }
       case 'avgpool': {
-        const up = g.upsample(dy, [n, c, hh, ww], op.kernel, `${h}/dx`);
+        const up = upsample(g, dy, [n, c, hh, ww], op.kernel, `${h}/dx`);
         addGrad(op.input, g.one('Mul', [up, g.scalar(1 / (op.kernel * op.kernel))], `${h}/dx`));
         break;
       }
@@ -350,7 +216,7 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
       case 'upsample_nearest': {
         const f = op.factor;
         const r = g.one('Reshape', [dy, g.ints([n, c, hh / f, f, ww / f, f])], `${h}/dx`);
-        addGrad(op.input, g.sum(r, [3, 5], f * f, `${h}/dx`, 0));
+        addGrad(op.input, sum(g, r, [3, 5], f * f, `${h}/dx`, 0));
         break;
       }
       case 'pad_edge': {
@@ -359,8 +225,8 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
         const fold = (t: string, axis: 2 | 3, len: number, hint: string): string => {
           const inner = len - 2 * p;
           const mid = g.slice(t, [p], [len - p], [axis], hint);
-          const loS = g.sum(g.slice(t, [0], [p + 1], [axis], hint), [axis], p + 1, hint);
-          const hiS = g.sum(g.slice(t, [len - p - 1], [len], [axis], hint), [axis], p + 1, hint);
+          const loS = sum(g, g.slice(t, [0], [p + 1], [axis], hint), [axis], p + 1, hint);
+          const hiS = sum(g, g.slice(t, [len - p - 1], [len], [axis], hint), [axis], p + 1, hint);
           const padSpec = (before: number, after: number) => (axis === 2 ? [0, 0, before, 0, 0, 0, after, 0] : [0, 0, 0, before, 0, 0, 0, after]);
           const midNoEdges = g.pad(g.slice(mid, [1], [inner - 1], [axis], hint), padSpec(1, 1), hint);
           return g.one('Sum', [midNoEdges, g.pad(loS, padSpec(0, inner - 1), hint), g.pad(hiS, padSpec(inner - 1, 0), hint)], hint);
@@ -397,10 +263,10 @@ export function buildTrainGraph(plan: Plan, batch: number, mode: 'train' | 'infe
     inputs.push({ name: w.name, dims: w.shape });
     const gr = weightGrads.get(w.name);
     if (!gr) throw new Error(`no gradient for weight ${w.name}`);
-    g.nodes.push({ op: 'Identity', inputs: [gr], outputs: [`grad/${w.name}`] });
+    g.one('Identity', [gr], '', undefined, `grad/${w.name}`);
     outputs.push({ name: `grad/${w.name}`, dims: w.shape });
   }
-  return { model: onnxModel(g.nodes, inputs, outputs, g.inits), batch, trainable, bnStats, nodes: g.nodes };
+  return { model: g.encode({ inputs, outputs }), batch, trainable, bnStats, nodes: g.nodes };
 }
 
 /** Per-head inputs of one training batch, as the graph takes them. */
@@ -477,40 +343,6 @@ export class OnnxTrainStep {
       bnMean: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/mean`)])),
       bnVar: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/var`)])),
     };
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
-  }
-}
-
-/** Inference with batch-norm moving averages: the expected intensity in [0, 1] per head and pixel. */
-export class OnnxPredictor {
-  private constructor(
-    private ort: OrtModule,
-    private session: import('onnxruntime-node').InferenceSession,
-    private plan: Plan,
-    readonly batch: number,
-  ) {}
-
-  static async create(plan: Plan, batch: number, threads = 2): Promise<OnnxPredictor> {
-    const ort = createRequire(import.meta.url)('onnxruntime-node') as OrtModule;
-    const graph = buildTrainGraph(plan, batch, 'infer');
-    const session = await ort.InferenceSession.create(graph.model, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-    return new OnnxPredictor(ort, session, plan, batch);
-  }
-
-  /**
-   * @param input `[batch, C, S, S]` NCHW in [0, 1]; `weights` all plan weights (with moving statistics).
-   * @returns per head `[batch, outputSize, outputSize]` expected intensities.
-   */
-  async run(input: Float32Array, weights: Map<string, Float32Array>): Promise<Map<string, Float32Array>> {
-    const { ort, plan } = this;
-    const S = plan.inputSize;
-    const feeds: Record<string, import('onnxruntime-node').Tensor> = { [plan.input]: new ort.Tensor('float32', input, [this.batch, plan.config.inputChannels, S, S]) };
-    for (const w of plan.weights) feeds[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.shape);
-    const out = await this.session.run(feeds);
-    return new Map(plan.heads.map((h) => [h.name, new Float32Array(out[`pred/${h.name}`].data as Float32Array)]));
   }
 
   async release(): Promise<void> {

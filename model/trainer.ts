@@ -1,12 +1,15 @@
 /**
  * Training loop: batches of shuffled patches (random crop to the network input, random flip /
- * 90-degree rotation applied to input and targets together), the ONNX Runtime training step
- * (model/onnxtrain.ts), Adam, batch-norm moving averages, `train.jsonl` and atomic checkpoints.
+ * 90-degree rotation applied to input and targets together, optional input gain / offset jitter),
+ * the ONNX Runtime training step (model/onnxtrain.ts), Adam on a learning-rate schedule
+ * (model/schedule.ts), batch-norm moving averages, `train.jsonl`, atomic checkpoints, and
+ * validation on held-out rows with the best checkpoint kept in OUT/best/ (model/recipe.ts).
  *
  * Reproducibility: the weights start from the seed; the k-th example of the stream gets its crop
- * and augmentation from deriveSeed(seed, 'example', k); the stream itself is a deterministic
- * function of (seed, epoch). A checkpoint records the step and the examples consumed, so
- * `resume` replays the stream up to there and continues bit for bit.
+ * and augmentation from deriveSeed(seed, 'example', k) (crop y, crop x, transform, then gain and
+ * offset only when enabled, so runs without intensity jitter draw as before); the stream itself is
+ * a deterministic function of (seed, epoch). A checkpoint records the step, the examples consumed
+ * and the recipe, so `resume` replays the stream up to there and continues bit for bit.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,11 +17,16 @@ import { deriveSeed, mulberry32 } from '../core/random.ts';
 import { badInput, badOption } from '../core/errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { progress as startProgress } from '../core/progress.ts';
+import { dihedralSource, DIHEDRAL_COUNT } from '../transforms/dihedral.ts';
 import { initialValues } from './network.ts';
 import { loadCheckpoint, saveCheckpoint, type AdamState, type Checkpoint } from './checkpoint.ts';
-import { OnnxPredictor, OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';
-import { buildPlan, withHeads, type ModelConfig, type Plan } from './plan.ts';
+import { OnnxTrainStep, type HeadFeed } from './onnxtrain.ts';
+import { OnnxPredictor } from './onnx/predictor.ts';
+import { pearson } from '../transforms/evaluate/pearson.ts';
+import { buildPlan, configByName, withHeads, withZSlots, type ModelConfig, type Plan } from './plan.ts';
 import { discretize } from './loss.ts';
+import { RECIPE_KEYS, resolveRecipe, TRAIN_DEFAULTS, type Recipe } from './recipe.ts';
+import { learningRate } from './schedule.ts';
 
 /** One training example as the shard reader yields it (io/shards TrainingPatch). */
 export interface PatchLike {
@@ -28,6 +36,8 @@ export interface PatchLike {
   inputMask: Uint8Array;
   /** Labels this patch has: P * P intensities and validity masks. */
   labels: Map<string, { data: Float32Array; mask: Uint8Array }>;
+  /** Row of the patch's top edge in its well (needed for a validation split by rows). */
+  y?: number;
 }
 
 /** The data: patch geometry and a restartable, deterministic stream per epoch. */
@@ -42,29 +52,28 @@ export interface PatchSource {
   test?(): AsyncIterable<PatchLike>;
 }
 
-/** Options of {@link train}. */
-export interface TrainOptions {
-  config: ModelConfig;
+/**
+ * Options of {@link train}. The recipe fields (model/recipe.ts: batch, lr, schedule, window,
+ * augmentation, validation) default to the resumed checkpoint's values, else TRAIN_DEFAULTS.
+ */
+export interface TrainOptions extends Partial<Recipe> {
+  /** Network (default `TRAIN_DEFAULTS.config`; with `init`/`resume`: the model's, which this must match). */
+  config?: ModelConfig;
+  /** Input z-slots of the network (default: the config's; with `init`/`resume` it must match the model's). */
+  zSlots?: number;
   out: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  seed: number;
+  /** Optimizer steps to reach (with `resume`: in total). */
+  steps?: number;
+  seed?: number;
   /** Continue from the checkpoint in `out`. */
   resume?: boolean;
   /** Start from the weights of this model directory (fine-tuning; new label heads start fresh). */
   init?: string;
   /** Label heads to train (default: all labels of the source). */
   labels?: string[];
-  /**
-   * Input side the network is trained at, px (default `config.inputSize`): any
-   * `config.inputSize + k * outputStride(config)`. The network is fully convolutional, so a larger
-   * window trains the same weights on many more target pixels per FLOP. Kept by checkpoints.
-   */
-  window?: number;
-  /** Steps between checkpoints (default 100; one is always written at the end). */
+  /** Steps between checkpoints (one is always written at the end). */
   checkpointEvery?: number;
-  /** ONNX Runtime threads (default 2). */
+  /** ONNX Runtime threads. */
   threads?: number;
   /** Progress: JSON lines (true), bar (false), or by TTY (undefined). */
   jsonProgress?: boolean;
@@ -72,7 +81,7 @@ export interface TrainOptions {
   maxSeconds?: number;
   /** Evaluate on the source's held-out patches at the end (default true; writes eval.json). */
   evaluate?: boolean;
-  /** Held-out patches evaluated at most (default 512). */
+  /** Held-out (test split) patches evaluated at the end at most; 0 skips the evaluation. */
   evalPatches?: number;
   /** Called after every step (tests). */
   onStep?: (step: number, loss: number) => void;
@@ -85,29 +94,21 @@ export interface TrainResult {
   examplesPerSecond: number;
   /** Pearson r of predicted vs true intensity per head on the held-out patches (when the source has them). */
   testPearson?: Record<string, number>;
-}
-
-/** Pearson correlation of two equally long series restricted to `mask`. */
-export function pearson(a: Float32Array, b: Float32Array, mask: Uint8Array): number {
-  let n = 0, sa = 0, sb = 0;
-  for (let i = 0; i < a.length; i++) if (mask[i]) { n++; sa += a[i]; sb += b[i]; }
-  const ma = sa / n, mb = sb / n;
-  let cab = 0, caa = 0, cbb = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!mask[i]) continue;
-    const da = a[i] - ma, db = b[i] - mb;
-    cab += da * db; caa += da * da; cbb += db * db;
-  }
-  return cab / Math.sqrt(caa * cbb);
+  /** Pearson r per head on the validation rows at the last step (with `valRows`). */
+  valPearson?: Record<string, number>;
+  /** The best validation so far (mean r over the label heads), whose weights are in `out/best/`. */
+  best?: { step: number; r: number };
 }
 
 /**
- * Predicts the held-out patches (centre crops, moving batch-norm statistics) and returns the
- * Pearson r per head over all present target pixels, from at most `maxPatches` patches.
+ * Predicts the held-out patches (centre crops) with the inference model `predict` runs
+ * (model/onnx/predictor.ts: moving batch-norm statistics, the `mean` statistic = expected
+ * intensity) and returns the Pearson r per head over all present target pixels, from at most
+ * `maxPatches` patches.
  */
 export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, source: PatchSource, batch: number, maxPatches = 512, threads = 2): Promise<Record<string, number>> {
   if (!source.test) return {};
-  const predictor = await OnnxPredictor.create(plan, batch, threads);
+  const predictor = await OnnxPredictor.create(plan, weights, batch, threads, EVAL_STATISTIC);
   const S = plan.inputSize;
   const so = plan.outputSize;
   const C = plan.config.inputChannels;
@@ -118,7 +119,7 @@ export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, s
   let b = 0;
   let seen = 0;
   const flush = async () => {
-    const out = await predictor.run(input, weights);
+    const out = await predictor.run(input);
     for (const h of plan.heads) {
       const t = targets.get(h.name)!;
       const o = out.get(h.name)!;
@@ -139,10 +140,13 @@ export async function evaluate(plan: Plan, weights: Map<string, Float32Array>, s
   const r: Record<string, number> = {};
   for (const h of plan.heads) {
     const a = Float32Array.from(pred.get(h.name)!);
-    if (a.length > 1) r[h.name] = Number(pearson(a, Float32Array.from(truth.get(h.name)!), new Uint8Array(a.length).fill(1)).toFixed(4));
+    if (a.length > 1) r[h.name] = Number(pearson(a, truth.get(h.name)!).toFixed(4));
   }
   return r;
 }
+
+/** The statistic of each head's bins that training-time evaluation scores (`predict --stats mean`). */
+export const EVAL_STATISTIC = 'mean';
 
 const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 
@@ -163,14 +167,18 @@ export function checkSource(config: ModelConfig, source: PatchSource, labels: st
   }
 }
 
-/** Dihedral transform of the square [0, S): transpose, then flips. */
-interface Dihedral {
-  transpose: boolean;
-  flipY: boolean;
-  flipX: boolean;
+/** Input intensity augmentation: per-example gain in [1 - gainJitter, 1 + gainJitter], offset in [-offsetJitter, offsetJitter]. */
+export interface IntensityJitter {
+  gainJitter: number;
+  offsetJitter: number;
 }
 
-/** One example cut to the network: input NCHW slice, head targets. Exported for tests. */
+/**
+ * One example cut to the network: input NCHW slice, head targets. With a seed: random crop, one
+ * of the 8 dihedral transforms (transforms/dihedral.ts) of input and targets, and the intensity
+ * jitter of the input (clipped to [0, 1]; targets, autoencoding ones included, are not jittered,
+ * so the network learns to see through it). Exported for tests.
+ */
 export function assembleExample(
   plan: Plan,
   p: PatchLike,
@@ -181,24 +189,24 @@ export function assembleExample(
   inputOffset: number,
   heads: Map<string, { values: Float32Array; mask: Uint8Array }>,
   targetOffset: number,
+  jitter: IntensityJitter = { gainJitter: 0, offsetJitter: 0 },
 ): void {
   const S = plan.inputSize;
   const so = plan.outputSize;
   const cfg = plan.config;
-  // No seed: centre crop, no flip or rotation (evaluation).
+  // No seed: centre crop, no transform or jitter (evaluation). The draw order is fixed: crop y,
+  // crop x, transform, then gain and offset only when enabled.
   const u = exampleSeed === null ? () => 0.5 : mulberry32(exampleSeed);
   const oy = Math.floor(u() * (patchSize - S + 1));
   const ox = Math.floor(u() * (patchSize - S + 1));
-  const r = exampleSeed === null ? 0 : Math.floor(u() * 8);
-  const d: Dihedral = { transpose: (r & 1) === 1, flipY: (r & 2) === 2, flipX: (r & 4) === 4 };
+  const r = exampleSeed === null ? 0 : Math.floor(u() * DIHEDRAL_COUNT);
+  const gain = exampleSeed !== null && jitter.gainJitter > 0 ? 1 + jitter.gainJitter * (2 * u() - 1) : 1;
+  const offset = exampleSeed !== null && jitter.offsetJitter > 0 ? jitter.offsetJitter * (2 * u() - 1) : 0;
+  const jittered = gain !== 1 || offset !== 0;
   // Source pixel index in the patch for crop pixel (a, b).
-  const src = (a: number, b: number): number => {
-    let y = d.transpose ? b : a;
-    let x = d.transpose ? a : b;
-    if (d.flipY) y = S - 1 - y;
-    if (d.flipX) x = S - 1 - x;
-    return (oy + y) * patchSize + ox + x;
-  };
+  const inCrop = dihedralSource(r, S, S, patchSize);
+  const corner = oy * patchSize + ox;
+  const src = (a: number, b: number): number => corner + inCrop(a, b);
   const P2 = patchSize * patchSize;
   const S2 = S * S;
   for (let slot = 0; slot < cfg.zSlots; slot++) {
@@ -209,7 +217,8 @@ export function assembleExample(
     const plane = z * P2;
     for (let a = 0; a < S; a++) {
       for (let b = 0; b < S; b++) {
-        inputOut[img + a * S + b] = present ? p.input[plane + src(a, b)] : 0;
+        const v = present ? p.input[plane + src(a, b)] : 0;
+        inputOut[img + a * S + b] = jittered && present ? Math.min(1, Math.max(0, v * gain + offset)) : v;
         inputOut[msk + a * S + b] = present;
       }
     }
@@ -293,29 +302,84 @@ export function adamUpdate(state: AdamState, weights: Map<string, Float32Array>,
 }
 
 /**
- * Trains `options.config` on `source`, writing `train.jsonl` and checkpoints into `options.out`.
+ * The network of a run: a resumed or `init` model's own (new labels added for `init`), which
+ * `options.config` / `options.zSlots` must then match, or `options.config` (default
+ * TRAIN_DEFAULTS.config) with `zSlots` and heads for the labels.
+ * @throws IslError BAD_OPTION naming `config` for another config than the model's, and `zSlots`
+ *   for another z-slot count than the model's.
+ */
+function runConfig(options: TrainOptions, labels: string[], model: ModelConfig | undefined, modelDir: string): ModelConfig {
+  if (!model) {
+    const base = options.config ?? configByName(TRAIN_DEFAULTS.config);
+    const config = options.zSlots === undefined ? base : withZSlots(base, options.zSlots);
+    return withHeads(config, { autoencoding: config.zSlots, labels });
+  }
+  const how = options.resume ? 'the resumed model' : 'the --init model';
+  if (options.config && options.config.name !== model.name) throw badOption('config', `the config of ${how} ${modelDir} (${model.name}), or none`, options.config.name);
+  const z = options.zSlots ?? options.config?.zSlots;
+  if (z !== undefined && z !== model.zSlots) throw badOption('zSlots', `the z-slots of ${how} ${modelDir} (${model.zSlots}), or none`, z);
+  return model;
+}
+
+/** Mean validation r over the label heads (all heads when there are none): what "best" means. */
+function validationScore(plan: Plan, r: Record<string, number>): number {
+  const labels = plan.heads.filter((h) => h.kind === 'label' && r[h.name] !== undefined).map((h) => r[h.name]);
+  const all = labels.length > 0 ? labels : Object.values(r);
+  return all.length > 0 ? all.reduce((a, b) => a + b, 0) / all.length : NaN;
+}
+
+/**
+ * Validates the options of {@link train} (before any data or checkpoint is read) and fills in the
+ * run defaults; returns the recipe options that were given.
+ * @throws IslError BAD_OPTION naming the key of the first invalid value.
+ */
+export function checkTrainOptions(options: TrainOptions): { steps: number; seed: number; checkpointEvery: number; threads: number; evalPatches: number; given: Partial<Recipe> } {
+  const steps = options.steps ?? TRAIN_DEFAULTS.steps;
+  const seed = options.seed ?? TRAIN_DEFAULTS.seed;
+  const checkpointEvery = options.checkpointEvery ?? TRAIN_DEFAULTS.checkpointEvery;
+  const threads = options.threads ?? TRAIN_DEFAULTS.threads;
+  const evalPatches = options.evalPatches ?? TRAIN_DEFAULTS.evalPatches;
+  if (!Number.isInteger(steps) || steps < 1) throw badOption('steps', 'a positive integer', steps);
+  if (!Number.isInteger(seed)) throw badOption('seed', 'an integer', seed);
+  if (!Number.isInteger(checkpointEvery) || checkpointEvery < 1) throw badOption('checkpointEvery', 'a positive integer (steps)', checkpointEvery);
+  if (!Number.isInteger(threads) || threads < 1) throw badOption('threads', 'a positive integer', threads);
+  if (!Number.isInteger(evalPatches) || evalPatches < 0) throw badOption('evalPatches', 'a non-negative integer (0 skips the evaluation)', evalPatches);
+  if (options.maxSeconds !== undefined && !(options.maxSeconds > 0)) throw badOption('maxSeconds', 'a positive number of seconds', options.maxSeconds);
+  if (options.zSlots !== undefined && (!Number.isInteger(options.zSlots) || options.zSlots < 1)) throw badOption('zSlots', 'a positive integer', options.zSlots);
+  const given = Object.fromEntries(RECIPE_KEYS.map((k) => [k, options[k]]).filter(([, v]) => v !== undefined)) as Partial<Recipe>;
+  resolveRecipe(given, undefined, steps);
+  return { steps, seed, checkpointEvery, threads, evalPatches, given };
+}
+
+/**
+ * Trains on `source`, writing `train.jsonl` and checkpoints into `options.out` (and the best
+ * validated weights into `out/best/` when `valRows` is set).
  * @throws IslError BAD_OPTION / BAD_INPUT for bad options, data that does not fit the config,
  *   and unreadable checkpoints (`--resume`, `--init`).
  */
 export async function train(options: TrainOptions, source: PatchSource): Promise<TrainResult> {
-  const { out, steps, batch, seed } = options;
-  if (!Number.isInteger(steps) || steps < 1) throw badOption('--steps', 'a positive integer', steps);
-  if (!Number.isInteger(batch) || batch < 1) throw badOption('--batch', 'a positive integer', batch);
-  if (!(options.lr > 0)) throw badOption('--lr', 'a positive learning rate', options.lr);
+  const { out } = options;
+  const { steps, seed, checkpointEvery, threads, evalPatches, given } = checkTrainOptions(options);
   const labels = options.labels ?? source.labels;
-  let config = withHeads(options.config, { autoencoding: options.config.zSlots, labels });
   let ckpt: Checkpoint | undefined;
+  let config: ModelConfig;
   if (options.resume) {
     ckpt = await loadCheckpoint(out);
-    config = ckpt.config;
+    config = runConfig(options, labels, ckpt.config, out);
   } else if (options.init) {
     const init = await loadCheckpoint(options.init);
     // Fine-tuning keeps the trained architecture, its heads, and adds the new labels.
-    const keep = init.config.heads.labels;
-    config = withHeads(init.config, { autoencoding: init.config.heads.autoencoding, labels: [...keep, ...labels.filter((l) => !keep.includes(l))] });
+    const model = runConfig(options, labels, init.config, options.init);
+    const keep = model.heads.labels;
+    config = withHeads(model, { autoencoding: model.heads.autoencoding, labels: [...keep, ...labels.filter((l) => !keep.includes(l))] });
     ckpt = { config, weights: init.weights };
+  } else {
+    config = runConfig(options, labels, undefined, out);
   }
-  const window = options.window ?? (options.resume && typeof ckpt?.train?.options.window === 'number' ? ckpt.train.options.window : config.inputSize);
+  const recipe = resolveRecipe(given, options.resume ? ckpt?.train?.options : undefined, steps);
+  const { batch } = recipe;
+  const window = recipe.window ?? config.inputSize;
+  recipe.window = window;
   const plan = buildPlan(config, { inputSize: window });
   checkSource(config, source, labels, out, window);
   const weights = new Map<string, Float32Array>();
@@ -324,17 +388,35 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
   const adam: AdamState =
     options.resume && ckpt?.optimizer
       ? ckpt.optimizer
-      : { lr: options.lr, ...ADAM, t: 0, m: new Map(trainableNames.map((n) => [n, new Float32Array(weights.get(n)!.length)])), v: new Map(trainableNames.map((n) => [n, new Float32Array(weights.get(n)!.length)])) };
-  adam.lr = options.lr;
+      : { lr: recipe.lr, ...ADAM, t: 0, m: new Map(trainableNames.map((n) => [n, new Float32Array(weights.get(n)!.length)])), v: new Map(trainableNames.map((n) => [n, new Float32Array(weights.get(n)!.length)])) };
+  const schedule = { lr: recipe.lr, warmup: recipe.warmup, decay: recipe.decay, decaySteps: recipe.decaySteps ?? 1, decayFactor: recipe.decayFactor };
   let step = options.resume ? (ckpt?.train?.step ?? 0) : 0;
   let examples = options.resume ? (ckpt?.train?.examples ?? 0) : 0;
+  let best = options.resume ? ckpt?.train?.best : undefined;
   const runSeed = options.resume ? (ckpt?.train?.seed ?? seed) : seed;
   if (step >= steps) return { step, loss: NaN, examplesPerSecond: 0 };
+
+  // The validation split by rows: training sees only patches wholly above `valRows`.
+  const valRows = recipe.valRows;
+  const rowOf = (p: PatchLike): number => {
+    if (p.y === undefined) throw badInput(out, 'valRows needs the patches\' rows in their well (y), which this source does not give');
+    return p.y;
+  };
+  const isTraining = (p: PatchLike): boolean => valRows === undefined || rowOf(p) + source.patchSize <= valRows;
+  const validation: PatchSource | undefined =
+    valRows === undefined
+      ? undefined
+      : {
+          ...source,
+          test: async function* () {
+            for await (const p of source.epoch(0)) if (rowOf(p) >= valRows) yield p;
+          },
+        };
 
   await mkdir(out, { recursive: true });
   const logPath = join(out, 'train.jsonl');
   if (!options.resume) await writeFile(logPath, '');
-  const stepper = await OnnxTrainStep.create(plan, batch, options.threads ?? 2);
+  const stepper = await OnnxTrainStep.create(plan, batch, threads);
 
   // The example stream, replayed from the start of the run up to `examples` on resume.
   let epoch = 0;
@@ -344,10 +426,11 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
     for (;;) {
       const r = await iter.next();
       if (!r.done) {
+        if (!isTraining(r.value)) continue;
         inEpoch++;
         return r.value;
       }
-      if (inEpoch === 0) throw badInput(out, 'the shards hold no training patches');
+      if (inEpoch === 0) throw badInput(out, valRows === undefined ? 'the shards hold no training patches' : `the shards hold no training patches wholly above row ${valRows} (valRows)`);
       epoch++;
       inEpoch = 0;
       iter = source.epoch(epoch)[Symbol.asyncIterator]();
@@ -362,27 +445,33 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
   const targets = new Map(plan.heads.map((h) => [h.name, { values: new Float32Array(batch * so * so), mask: new Uint8Array(batch * so * so) }]));
   const bar = startProgress('train', steps, { json: options.jsonProgress });
   bar.tick(step);
-  const save = async () => {
-    await saveCheckpoint(out, {
-      config,
-      weights,
-      optimizer: adam,
-      train: { seed: runSeed, step, examples, options: { batch, lr: options.lr, window } },
-    });
+  const state = () => ({ seed: runSeed, step, examples, options: { ...recipe }, ...(best ? { best } : {}) });
+  const save = () => saveCheckpoint(out, { config, weights, optimizer: adam, train: state() });
+  const validate = async (): Promise<Record<string, number>> => {
+    const r = await evaluate(plan, weights, validation!, batch, recipe.valPatches, threads);
+    if (Object.keys(r).length === 0) throw badInput(out, `no validation patches: none lies wholly at rows >= ${valRows} (valRows) with a label`);
+    const score = validationScore(plan, r);
+    if (!best || score > best.r) {
+      best = { step, r: Number(score.toFixed(4)) };
+      await saveCheckpoint(join(out, 'best'), { config, weights, train: state() });
+    }
+    return r;
   };
   const t0 = performance.now();
   let lastLoss = NaN;
+  let lastVal: Record<string, number> | undefined;
   let done = 0;
   try {
     while (step < steps) {
       const ts = performance.now();
       for (let b = 0; b < batch; b++) {
         const p = await next();
-        assembleExample(plan, p, source.patchSize, source.zCount, deriveSeed(runSeed, 'example', examples), input, b * C * S * S, targets, b * so * so);
+        assembleExample(plan, p, source.patchSize, source.zCount, deriveSeed(runSeed, 'example', examples), input, b * C * S * S, targets, b * so * so, recipe);
         examples++;
       }
       const feeds = headFeeds(plan, targets);
       const r = await stepper.run(input, feeds, weights);
+      adam.lr = learningRate(schedule, adam.t + 1);
       adamUpdate(adam, weights, r.grads);
       for (const bn of stepper.graph.bnStats) {
         const mm = weights.get(bn.movingMean)!;
@@ -404,11 +493,15 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
       const eps = batch / ((performance.now() - ts) / 1000);
       const losses: Record<string, number> = {};
       for (const [h, f] of feeds) if (f.coef > 0) losses[h] = r.losses.get(h)!;
-      await appendFile(logPath, JSON.stringify({ step, loss, losses, examples_per_s: Number(eps.toFixed(2)), elapsed_s: Number(((performance.now() - t0) / 1000).toFixed(2)) }) + '\n');
+      const timeUp = options.maxSeconds !== undefined && (performance.now() - t0) / 1000 >= options.maxSeconds;
+      const last = step === steps || timeUp;
+      const val = validation && (step % recipe.valEvery === 0 || last) ? await validate() : undefined;
+      if (val) lastVal = val;
+      const line = { step, loss, losses, lr: adam.lr, examples_per_s: Number(eps.toFixed(2)), elapsed_s: Number(((performance.now() - t0) / 1000).toFixed(2)), ...(val ? { val, best } : {}) };
+      await appendFile(logPath, JSON.stringify(line) + '\n');
       bar.tick(1, { loss: loss, 'ex/s': eps });
       options.onStep?.(step, loss);
-      const timeUp = options.maxSeconds !== undefined && (performance.now() - t0) / 1000 >= options.maxSeconds;
-      if (step % (options.checkpointEvery ?? 100) === 0 || step === steps || timeUp) await save();
+      if (step % checkpointEvery === 0 || last) await save();
       if (timeUp) break;
     }
   } finally {
@@ -418,8 +511,9 @@ export async function train(options: TrainOptions, source: PatchSource): Promise
     await iter.return?.();
   }
   const examplesPerSecond = (done * batch) / ((performance.now() - t0) / 1000);
-  if (!source.test || options.evaluate === false) return { step, loss: lastLoss, examplesPerSecond };
-  const testPearson = await evaluate(plan, weights, source, batch, options.evalPatches ?? 512, options.threads ?? 2);
-  await writeFileAtomic(join(out, 'eval.json'), JSON.stringify({ step, split: 'test', pearson: testPearson }, null, 1) + '\n');
-  return { step, loss: lastLoss, examplesPerSecond, testPearson };
+  const ran = { step, loss: lastLoss, examplesPerSecond, ...(lastVal ? { valPearson: lastVal, best } : {}) };
+  if (!source.test || options.evaluate === false || evalPatches === 0) return ran;
+  const testPearson = await evaluate(plan, weights, source, batch, evalPatches, threads);
+  await writeFileAtomic(join(out, 'eval.json'), JSON.stringify({ step, split: 'test', statistic: EVAL_STATISTIC, pearson: testPearson }, null, 1) + '\n');
+  return { ...ran, testPearson };
 }

@@ -20,6 +20,7 @@ import { evaluate } from './evaluate.ts';
 import { predict } from './predict.ts';
 import { preprocess } from './preprocess.ts';
 import { shardSource } from './train.ts';
+import { demoOut, inside, preprocessOut } from '../io/out_layout.ts';
 
 export interface DemoOptions {
   readonly out: string;
@@ -35,11 +36,7 @@ function step(name: string, detail: Record<string, unknown> = {}): void {
 /** Runs the chain; returns the report's index.html. */
 export async function demo(o: DemoOptions): Promise<string> {
   const out = resolve(o.out);
-  const dump = join(out, 'dump');
-  const pre = join(out, 'preprocessed');
-  const model = join(out, 'model');
-  const pred = join(out, 'predictions');
-  const report = join(out, 'report');
+  const { dump, pre, model, pred, report, heldOut } = demoOut(out);
   const config = configByName(o.config);
 
   if (!existsSync(join(dump, 'truth', 'summary.json'))) {
@@ -51,20 +48,19 @@ export async function demo(o: DemoOptions): Promise<string> {
   const s = await preprocess({ input: dump, output: pre, resume: true, shards: { patchSize: 86, patchesPerWell: 400, testFraction: 0.25, seed: o.seed } });
   if (s.wells.failed.length) throw new Error(`preprocessing failed for ${s.wells.failed.map((f) => `${f.well} (${f.error})`).join(', ')}`);
   step('train', { model, config: config.name, steps: o.steps });
-  await train({ config, out: model, steps: o.steps, batch: 16, lr: 1e-3, seed: o.seed, resume: existsSync(join(model, 'model.json')) }, await shardSource(join(pre, 'shards'), o.seed));
+  await train({ config, out: model, steps: o.steps, batch: 16, lr: 1e-3, seed: o.seed, resume: existsSync(join(model, 'model.json')) }, await shardSource(preprocessOut.shards(pre), o.seed));
   // Judge on the held-out wells only: predict a folder of links to the test split's wells; evaluate
   // skips (and lists) true wells without predictions.
-  const split = JSON.parse(await readFile(join(pre, 'shards', 'split.json'), 'utf8')) as { test: string[] };
-  const heldOut = join(out, 'held-out');
+  const split = JSON.parse(await readFile(preprocessOut.split(pre), 'utf8')) as { test: string[] };
   await rm(heldOut, { recursive: true, force: true });
   await mkdir(heldOut, { recursive: true });
-  for (const w of split.test) await symlink(join(pre, 'wells', w), join(heldOut, w), 'dir');
+  for (const w of split.test) await symlink(preprocessOut.well(pre, w), inside(heldOut, w), 'dir');
   step('predict', { output: pred, wells: split.test });
   await rm(pred, { recursive: true, force: true });
   const p = await predict({ model, input: heldOut, output: pred, resume: false });
   if (p.failed.length) throw new Error(`prediction failed for ${p.failed.map((f) => `${f.well} (${f.error})`).join(', ')}`);
   step('evaluate', { report });
-  const r = await evaluate({ pred, truth: join(pre, 'wells'), out: report, seed: o.seed, qcReport: join(pre, 'qc'), trainLog: join(model, 'train.jsonl'), cells: join(dump, 'truth') });
+  const r = await evaluate({ pred, truth: preprocessOut.wells(pre), out: report, seed: o.seed, qcReport: preprocessOut.qc(pre), trainLog: join(model, 'train.jsonl'), cells: join(dump, 'truth') });
   return r.indexHtml;
 }
 

@@ -12,13 +12,15 @@
  * Either folder may hold the files directly or one sub-folder per well; wells are matched by the
  * `well-` token of the file names.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { badInput, badOption } from '../core/errors.ts';
 import { plane, toFloat32, type Plane } from '../core/image.ts';
 import { readPlane } from '../io/read.ts';
-import { parseIslName } from '../io/isl_names.ts';
+import { isProjectedLabel, scanIslFolders } from '../io/isl_folders.ts';
+import { readCanonicalPlane } from '../io/canonical.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { reportOut } from '../io/out_layout.ts';
 import {
   sampledPearson, DEFAULT_PEARSON_SAMPLES, jointHistogram, heatmapPng, errorImage, greyPng, rgbPng,
   DEFAULT_CROP, displayGain, topLeftCrop, segmentNuclei, matchObjects, ksTwoSample, outlineImage,
@@ -92,45 +94,24 @@ interface WellFiles {
  * Collects label images under `root` (the folder itself and its direct sub-folders).
  * kind 'pred': `statistic-MEDIAN` images; kind 'truth': projected labels (no z_depth, no statistic).
  */
-async function collect(root: string, kind: 'pred' | 'truth'): Promise<Map<string, WellFiles>> {
+function collect(root: string, kind: 'pred' | 'truth'): Map<string, WellFiles> {
   const what = kind === 'pred' ? 'predictions' : 'true images';
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (e) {
-    throw badInput(root, `cannot read the folder of ${what} (does it exist?)`, undefined, e);
-  }
-  const dirs = [root, ...entries.filter((e) => e.isDirectory()).map((e) => join(root, e.name)).sort()];
   const wells = new Map<string, WellFiles>();
-  for (const dir of dirs) {
-    const files = dir === root ? entries.filter((e) => e.isFile()).map((e) => e.name) : await readdir(dir);
-    for (const f of files.sort()) {
-      const n = parseIslName(f);
-      if (!n || n.isMask || n.extension !== 'png') continue;
-      const path = join(dir, f);
-      const wanted = kind === 'pred' ? n.statistic === 'MEDIAN' : n.statistic === undefined && n.z === undefined;
-      if (!wanted) continue;
-      const w = wells.get(n.well) ?? { dir, labels: new Map<string, string>() };
-      wells.set(n.well, w);
-      const prev = w.labels.get(n.channel);
-      if (prev) throw badInput(path, `duplicate ${kind === 'pred' ? 'prediction' : 'true image'} of ${n.channel} for well ${n.well} (also ${prev})`, n.well);
-      w.labels.set(n.channel, path);
-    }
+  for (const { dir, path, name: n } of scanIslFolders(root, what)) {
+    if (n.isMask || n.extension !== 'png') continue;
+    const wanted = kind === 'pred' ? n.statistic === 'MEDIAN' : isProjectedLabel(n);
+    if (!wanted) continue;
+    const w = wells.get(n.well) ?? { dir, labels: new Map<string, string>() };
+    wells.set(n.well, w);
+    const prev = w.labels.get(n.channel);
+    if (prev) throw badInput(path, `duplicate ${kind === 'pred' ? 'prediction' : 'true image'} of ${n.channel} for well ${n.well} (also ${prev})`, n.well);
+    w.labels.set(n.channel, path);
   }
   if (wells.size === 0) {
     const example = kind === 'pred' ? '...,well-A1,...,channel-DAPI_CONFOCAL,...,statistic-MEDIAN,....png' : '...,well-A1,...,depth_computation-MAXPROJECT,channel-DAPI_CONFOCAL,is_mask-false.png';
     throw badInput(root, `no ${what} found; expected 16-bit PNGs named like ${example}`);
   }
   return wells;
-}
-
-/** Reads a canonical 16-bit PNG as intensities in [0, 1]. */
-async function readCanonical(path: string, well: string): Promise<Plane<'float32'>> {
-  const p = await readPlane(path);
-  if (p.dtype !== 'uint16') throw badInput(path, `expected a 16-bit canonical PNG but found ${p.dtype}`, well);
-  const out = new Float32Array(p.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = p.data[i] / 65535;
-  return plane('float32', p.width, p.height, out);
 }
 
 /** Throws a clear error for an image with a single intensity (nothing to correlate or segment). */
@@ -269,14 +250,54 @@ async function exists(path: string): Promise<boolean> {
  * @example await evaluate({ pred: 'out/predict', truth: 'out/canonical', out: 'out/report', seed: 0 })
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
-  validate(opts);
-  const seed = opts.seed ?? 0;
-  const samples = opts.samples ?? DEFAULT_PEARSON_SAMPLES;
-  const cropSize = opts.crop ?? DEFAULT_CROP;
-  const out = resolve(opts.out);
-  const predWells = await collect(opts.pred, 'pred');
-  const truthWells = await collect(opts.truth, 'truth');
-  const replicateWells = opts.replicate ? await collect(opts.replicate, 'truth') : undefined;
+  const o = checkEvaluateOptions(opts);
+  const predWells = collect(opts.pred, 'pred');
+  const truthWells = collect(opts.truth, 'truth');
+  const replicateWells = opts.replicate ? collect(opts.replicate, 'truth') : undefined;
+  const links = await readLinks(opts);
+  if (opts.cells && predWells.size > 1 && !(await stat(opts.cells).then((s) => s.isDirectory(), () => false))) {
+    throw badOption('cells', 'a folder holding <well>/cells.json when several wells are evaluated (e.g. the generated dump\'s truth/)', opts.cells);
+  }
+  const wells: WellMetrics[] = [];
+  for (const [well, pw] of [...predWells].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const tw = truthWells.get(well);
+    if (!tw) throw badInput(pw.dir, `well ${well} has predictions but no true images in ${opts.truth} (true wells: ${[...truthWells.keys()].join(', ')})`, well);
+    wells.push(await evaluateWell(o, well, pw, tw, replicateWells?.get(well)));
+  }
+  const metrics: Metrics = {
+    version: 1,
+    seed: o.seed,
+    pred: resolve(opts.pred),
+    truth: resolve(opts.truth),
+    wells,
+    summary: summarize(wells),
+    links: { ...(links.qcPage ? { qcReport: href(o.out, links.qcPage) } : {}), ...(opts.trainLog ? { trainLog: href(o.out, opts.trainLog) } : {}) },
+    skippedWells: [...truthWells.keys()].filter((w) => !predWells.has(w)).sort(),
+  };
+  const trainSvg = links.trainText !== undefined ? trainCurveSvg(parseTrainLog(links.trainText, opts.trainLog!)) : undefined;
+  const metricsJson = reportOut.metrics(o.out);
+  const indexHtml = reportOut.index(o.out);
+  await writeFileAtomic(metricsJson, `${JSON.stringify(metrics, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1)}\n`);
+  await writeFileAtomic(indexHtml, reportHtml(metrics, trainSvg));
+  return { metrics, indexHtml, metricsJson };
+}
+
+/** Checked options with defaults filled in. */
+type CheckedOptions = EvaluateOptions & { readonly seed: number; readonly samples: number; readonly crop: number; readonly out: string };
+
+/** Defaults of {@link EvaluateOptions}, declared once (the CLI shows the same). */
+export const EVALUATE_DEFAULTS = Object.freeze({ seed: 0, samples: DEFAULT_PEARSON_SAMPLES, crop: DEFAULT_CROP });
+
+function checkEvaluateOptions(o: EvaluateOptions): CheckedOptions {
+  validate(o);
+  return { ...o, seed: o.seed ?? EVALUATE_DEFAULTS.seed, samples: o.samples ?? EVALUATE_DEFAULTS.samples, crop: o.crop ?? EVALUATE_DEFAULTS.crop, out: resolve(o.out) };
+}
+
+/** A report link: `path` relative to the report folder, with forward slashes. */
+const href = (out: string, path: string) => relative(out, resolve(path)).split('\\').join('/');
+
+/** The training log's text and the QC page to link, read before any work so a bad path fails fast. */
+async function readLinks(opts: EvaluateOptions): Promise<{ trainText?: string; qcPage?: string }> {
   const trainText = opts.trainLog ? await readFile(opts.trainLog, 'utf8').catch((e) => { throw badInput(opts.trainLog!, 'cannot read the training log', undefined, e); }) : undefined;
   let qcPage: string | undefined;
   if (opts.qcReport) {
@@ -284,136 +305,133 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     // A QC report folder (preprocess's OUT/qc/) links to its index.html when it has one.
     qcPage = st.isDirectory() && (await exists(join(opts.qcReport, 'index.html'))) ? join(opts.qcReport, 'index.html') : opts.qcReport;
   }
-  if (opts.cells && predWells.size > 1 && !(await stat(opts.cells).then((s) => s.isDirectory(), () => false))) {
-    throw badOption('cells', 'a folder holding <well>/cells.json when several wells are evaluated (e.g. the generated dump\'s truth/)', opts.cells);
-  }
+  return { trainText, qcPage };
+}
 
-  const wells: WellMetrics[] = [];
-  for (const [well, pw] of [...predWells].sort((a, b) => a[0].localeCompare(b[0]))) {
-    const tw = truthWells.get(well);
-    if (!tw) throw badInput(pw.dir, `well ${well} has predictions but no true images in ${opts.truth} (true wells: ${[...truthWells.keys()].join(', ')})`, well);
-    const labels = opts.labels ?? [...pw.labels.keys()].sort();
-    if (!opts.labels) {
-      const unpredicted = [...tw.labels.keys()].filter((l) => !pw.labels.has(l)).sort();
-      if (unpredicted.length) throw badInput(pw.dir, `well ${well}: true label${unpredicted.length > 1 ? 's' : ''} ${unpredicted.join(', ')} ${unpredicted.length > 1 ? 'have' : 'has'} no prediction (predicted: ${[...pw.labels.keys()].sort().join(', ')}); pass labels/--labels to evaluate a subset`, well);
-    }
-    for (const l of labels) {
-      if (!pw.labels.has(l)) throw badInput(pw.dir, `well ${well}: label ${l} was requested but has no prediction (predicted: ${[...pw.labels.keys()].join(', ')})`, well);
-      if (!tw.labels.has(l)) throw badInput(tw.dir, `well ${well}: label ${l} is predicted but has no true image (true labels: ${[...tw.labels.keys()].join(', ')}); pass labels/--labels to evaluate a subset`, well);
-    }
-    const truth = new Map<string, Plane<'float32'>>();
-    const pred = new Map<string, Plane<'float32'>>();
-    for (const l of labels) {
-      const t = await readCanonical(tw.labels.get(l)!, well);
-      const p = await readCanonical(pw.labels.get(l)!, well);
-      if (t.width !== p.width || t.height !== p.height) throw badInput(pw.labels.get(l)!, `prediction of ${l} is ${p.width}x${p.height} but the true image is ${t.width}x${t.height} (${tw.labels.get(l)!})`, well);
-      assertNotBlank(t, tw.labels.get(l)!, well, `true image of ${l}`);
-      assertNotBlank(p, pw.labels.get(l)!, well, `prediction of ${l}`);
-      truth.set(l, t);
-      pred.set(l, p);
-    }
-    const { width, height } = truth.get(labels[0])!;
-    for (const l of labels) {
-      const t = truth.get(l)!;
-      if (t.width !== width || t.height !== height) throw badInput(tw.labels.get(l)!, `true image of ${l} is ${t.width}x${t.height} but ${labels[0]} is ${width}x${height}`, well);
-    }
-
-    const wellDir = safe(well);
-    let objects: ObjectMetrics | undefined;
-    let cleanFrame: { dir: string; frame: CellFrame } | undefined;
-    const nuclear = opts.nuclearLabel ?? labels.find((l) => NUCLEAR.test(l));
-    if (opts.nuclearLabel && !labels.includes(opts.nuclearLabel)) throw badOption('nuclearLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.nuclearLabel);
-    if (nuclear) {
-      const tSeg = segmentNuclei(truth.get(nuclear)!);
-      const pSeg = segmentNuclei(pred.get(nuclear)!);
-      const cellTruth = await loadCells(opts.cells, tw.dir, well, width);
-      const cells = cellTruth?.cells;
-      const cellFrame = cellTruth ? alignCellList(cellTruth.cells, tSeg.labels, cellTruth.guess) : undefined;
-      const cellLabels = cellTruth && cellFrame ? cellListLabels(cellTruth.cells, width, height, cellFrame) : undefined;
-      if (cellTruth && cellFrame) cleanFrame = { dir: cellTruth.dir, frame: cellFrame };
-      const deadLabel = opts.deadLabel ?? labels.find((l) => DEAD.test(l));
-      if (opts.deadLabel && !labels.includes(opts.deadLabel)) throw badOption('deadLabel', `one of the evaluated labels (${labels.join(', ')})`, opts.deadLabel);
-      let ld: ObjectMetrics['liveDead'];
-      if (deadLabel) {
-        ld = { deadLabel, truth: liveDead(tSeg, deadByStain(tSeg, truth.get(deadLabel)!)), pred: liveDead(pSeg, deadByStain(pSeg, pred.get(deadLabel)!)) };
-      } else if (cells && cellLabels) {
-        ld = { deadLabel: 'cell list (alive flag)', truth: liveDead(tSeg, deadByCells(tSeg.labels, cellLabels, cells)), pred: liveDead(pSeg, deadByCells(pSeg.labels, cellLabels, cells)) };
-      }
-      const tc = topLeftCrop(truth.get(nuclear)!, cropSize);
-      const image = `${wellDir}/${safe(nuclear)}_nuclei.png`;
-      await writeFileAtomic(join(out, image), await rgbPng(outlineImage(tc, displayGain(tc), tSeg.labels, pSeg.labels)));
-      objects = {
-        label: nuclear,
-        thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
-        match: matchObjects(tSeg.labels, pSeg.labels),
-        // Nuclei cut by the border are left out of the cell-list checks: the list and the image
-        // cannot agree on them (a sliver may fall below minArea, or lie just outside).
-        ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(clearBorder(cellLabels), clearBorder(tSeg.labels)), predVsCells: matchObjects(clearBorder(cellLabels), clearBorder(pSeg.labels)) } : {}),
-        ...(ld ? { liveDead: ld } : {}),
-        image,
-      };
-    }
-    const labelMetrics: LabelMetrics[] = [];
-    for (const l of labels) {
-      const t = truth.get(l)!;
-      const p = pred.get(l)!;
-      const r = sampledPearson(t, p, { samples, seed });
-      const hist = jointHistogram(t, p, 10);
-      let ceiling: NoiseCeiling | undefined;
-      const rep = replicateWells?.get(well)?.labels.get(l);
-      if (rep) {
-        const t2 = await readCanonical(rep, well);
-        if (t2.width !== width || t2.height !== height) throw badInput(rep, `replicate of ${l} is ${t2.width}x${t2.height} but the true image is ${width}x${height}`, well);
-        ceiling = ceilingFromReplicates(t, t2);
-      } else if (opts.noiseSd?.[l] !== undefined) {
-        ceiling = ceilingFromNoiseSd(t, opts.noiseSd[l]);
-      } else if (cleanFrame) {
-        ceiling = await cleanCeiling(cleanFrame.dir, l, cleanFrame.frame, t);
-      }
-      const tc = topLeftCrop(t, cropSize);
-      const pc = topLeftCrop(p, cropSize);
-      const gain = displayGain(tc);
-      const base = `${wellDir}/${safe(l)}`;
-      const images = { heatmap: `${base}_heatmap.png`, truth: `${base}_true.png`, pred: `${base}_pred.png`, error: `${base}_error.png` };
-      await writeFileAtomic(join(out, images.heatmap), await heatmapPng(hist, { title: `${well} ${l}: r = ${r.sampled.toFixed(3)}` }));
-      await writeFileAtomic(join(out, images.truth), await greyPng(tc, gain));
-      await writeFileAtomic(join(out, images.pred), await greyPng(pc, gain));
-      await writeFileAtomic(join(out, images.error), await rgbPng(errorImage(tc, pc, gain)));
-      labelMetrics.push({
-        label: l,
-        r: r.sampled,
-        rWhole: r.whole,
-        samples,
-        ...(ceiling ? { ceiling } : {}),
-        heatmap: { bins: hist.bins, perThousand: [...hist.perThousand] },
-        images,
-        crop: { width: tc.width, height: tc.height, gain },
-      });
-    }
-
-    wells.push({ well, width, height, labels: labelMetrics, ...(objects ? { objects } : {}) });
-  }
-
+/** Mean r per label over the wells. */
+function summarize(wells: readonly WellMetrics[]): Metrics['summary'] {
   const byLabel = new Map<string, number[]>();
   for (const w of wells) for (const l of w.labels) byLabel.set(l.label, [...(byLabel.get(l.label) ?? []), l.r]);
-  const summary = [...byLabel].sort((a, b) => a[0].localeCompare(b[0])).map(([label, rs]) => ({ label, wells: rs.length, meanR: rs.reduce((a, b) => a + b, 0) / rs.length }));
-  const href = (p: string) => relative(out, resolve(p)).split('\\').join('/');
-  const metrics: Metrics = {
-    version: 1,
-    seed,
-    pred: resolve(opts.pred),
-    truth: resolve(opts.truth),
-    wells,
-    summary,
-    links: { ...(qcPage ? { qcReport: href(qcPage) } : {}), ...(opts.trainLog ? { trainLog: href(opts.trainLog) } : {}) },
-    skippedWells: [...truthWells.keys()].filter((w) => !predWells.has(w)).sort(),
+  return [...byLabel].sort((a, b) => a[0].localeCompare(b[0])).map(([label, rs]) => ({ label, wells: rs.length, meanR: rs.reduce((a, b) => a + b, 0) / rs.length }));
+}
+
+/** One well: its labels, images, object metrics and per-label metrics (writing its report images). */
+async function evaluateWell(o: CheckedOptions, well: string, pw: WellFiles, tw: WellFiles, replicates: WellFiles | undefined): Promise<WellMetrics> {
+  const labels = labelsToCompare(o, well, pw, tw);
+  const { truth, pred, width, height } = await readPairs(well, labels, pw, tw);
+  const nuclear = o.nuclearLabel ?? labels.find((l) => NUCLEAR.test(l));
+  if (o.nuclearLabel && !labels.includes(o.nuclearLabel)) throw badOption('nuclearLabel', `one of the evaluated labels (${labels.join(', ')})`, o.nuclearLabel);
+  const obj = nuclear ? await objectMetrics(o, well, labels, nuclear, truth, pred, tw.dir) : undefined;
+  const labelMetrics: LabelMetrics[] = [];
+  for (const l of labels) labelMetrics.push(await labelMetricsOf(o, well, l, truth.get(l)!, pred.get(l)!, replicates?.labels.get(l), obj?.cleanFrame));
+  return { well, width, height, labels: labelMetrics, ...(obj ? { objects: obj.objects } : {}) };
+}
+
+/** The labels compared in a well; without a label list, predicted and true label sets must be equal. */
+function labelsToCompare(o: EvaluateOptions, well: string, pw: WellFiles, tw: WellFiles): string[] {
+  const labels = o.labels ? [...o.labels] : [...pw.labels.keys()].sort();
+  if (!o.labels) {
+    const unpredicted = [...tw.labels.keys()].filter((l) => !pw.labels.has(l)).sort();
+    if (unpredicted.length) throw badInput(pw.dir, `well ${well}: true label${unpredicted.length > 1 ? 's' : ''} ${unpredicted.join(', ')} ${unpredicted.length > 1 ? 'have' : 'has'} no prediction (predicted: ${[...pw.labels.keys()].sort().join(', ')}); pass labels/--labels to evaluate a subset`, well);
+  }
+  for (const l of labels) {
+    if (!pw.labels.has(l)) throw badInput(pw.dir, `well ${well}: label ${l} was requested but has no prediction (predicted: ${[...pw.labels.keys()].join(', ')})`, well);
+    if (!tw.labels.has(l)) throw badInput(tw.dir, `well ${well}: label ${l} is predicted but has no true image (true labels: ${[...tw.labels.keys()].join(', ')}); pass labels/--labels to evaluate a subset`, well);
+  }
+  return labels;
+}
+
+/** True and predicted images of each label, checked to be non-blank and of one size. */
+async function readPairs(well: string, labels: readonly string[], pw: WellFiles, tw: WellFiles): Promise<{ truth: Map<string, Plane<'float32'>>; pred: Map<string, Plane<'float32'>>; width: number; height: number }> {
+  const truth = new Map<string, Plane<'float32'>>();
+  const pred = new Map<string, Plane<'float32'>>();
+  for (const l of labels) {
+    const t = await readCanonicalPlane(tw.labels.get(l)!, { well });
+    const p = await readCanonicalPlane(pw.labels.get(l)!, { well });
+    if (t.width !== p.width || t.height !== p.height) throw badInput(pw.labels.get(l)!, `prediction of ${l} is ${p.width}x${p.height} but the true image is ${t.width}x${t.height} (${tw.labels.get(l)!})`, well);
+    assertNotBlank(t, tw.labels.get(l)!, well, `true image of ${l}`);
+    assertNotBlank(p, pw.labels.get(l)!, well, `prediction of ${l}`);
+    truth.set(l, t);
+    pred.set(l, p);
+  }
+  const { width, height } = truth.get(labels[0])!;
+  for (const l of labels) {
+    const t = truth.get(l)!;
+    if (t.width !== width || t.height !== height) throw badInput(tw.labels.get(l)!, `true image of ${l} is ${t.width}x${t.height} but ${labels[0]} is ${width}x${height}`, well);
+  }
+  return { truth, pred, width, height };
+}
+
+/**
+ * Nuclei segmented in truth and prediction and matched; live vs dead sizes (by the dead stain, else
+ * the cell list); the cell list's frame, also used by the clean-canvas noise ceiling.
+ */
+async function objectMetrics(o: CheckedOptions, well: string, labels: readonly string[], nuclear: string, truth: Map<string, Plane<'float32'>>, pred: Map<string, Plane<'float32'>>, truthDir: string): Promise<{ objects: ObjectMetrics; cleanFrame?: { dir: string; frame: CellFrame } }> {
+  const t = truth.get(nuclear)!;
+  const { width, height } = t;
+  const tSeg = segmentNuclei(t);
+  const pSeg = segmentNuclei(pred.get(nuclear)!);
+  const cellTruth = await loadCells(o.cells, truthDir, well, width);
+  const cells = cellTruth?.cells;
+  const cellFrame = cellTruth ? alignCellList(cellTruth.cells, tSeg.labels, cellTruth.guess) : undefined;
+  const cellLabels = cellTruth && cellFrame ? cellListLabels(cellTruth.cells, width, height, cellFrame) : undefined;
+  const deadLabel = o.deadLabel ?? labels.find((l) => DEAD.test(l));
+  if (o.deadLabel && !labels.includes(o.deadLabel)) throw badOption('deadLabel', `one of the evaluated labels (${labels.join(', ')})`, o.deadLabel);
+  let ld: ObjectMetrics['liveDead'];
+  if (deadLabel) {
+    ld = { deadLabel, truth: liveDead(tSeg, deadByStain(tSeg, truth.get(deadLabel)!)), pred: liveDead(pSeg, deadByStain(pSeg, pred.get(deadLabel)!)) };
+  } else if (cells && cellLabels) {
+    ld = { deadLabel: 'cell list (alive flag)', truth: liveDead(tSeg, deadByCells(tSeg.labels, cellLabels, cells)), pred: liveDead(pSeg, deadByCells(pSeg.labels, cellLabels, cells)) };
+  }
+  const tc = topLeftCrop(t, o.crop);
+  const image = reportOut.image(o.out, safe(well), `${safe(nuclear)}_nuclei.png`);
+  await writeFileAtomic(image.path, await rgbPng(outlineImage(tc, displayGain(tc), tSeg.labels, pSeg.labels)));
+  const objects: ObjectMetrics = {
+    label: nuclear,
+    thresholds: { truth: tSeg.threshold, pred: pSeg.threshold },
+    match: matchObjects(tSeg.labels, pSeg.labels),
+    // Nuclei cut by the border are left out of the cell-list checks: the list and the image
+    // cannot agree on them (a sliver may fall below minArea, or lie just outside).
+    ...(cellLabels && cellFrame ? { cellFrame, truthVsCells: matchObjects(clearBorder(cellLabels), clearBorder(tSeg.labels)), predVsCells: matchObjects(clearBorder(cellLabels), clearBorder(pSeg.labels)) } : {}),
+    ...(ld ? { liveDead: ld } : {}),
+    image: image.href,
   };
-  const trainSvg = trainText !== undefined ? trainCurveSvg(parseTrainLog(trainText, opts.trainLog!)) : undefined;
-  const metricsJson = join(out, 'metrics.json');
-  const indexHtml = join(out, 'index.html');
-  await writeFileAtomic(metricsJson, `${JSON.stringify(metrics, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1)}\n`);
-  await writeFileAtomic(indexHtml, reportHtml(metrics, trainSvg));
-  return { metrics, indexHtml, metricsJson };
+  return { objects, ...(cellTruth && cellFrame ? { cleanFrame: { dir: cellTruth.dir, frame: cellFrame } } : {}) };
+}
+
+/** Pearson r, joint histogram, noise ceiling and crop images of one label (writing its images). */
+async function labelMetricsOf(o: CheckedOptions, well: string, l: string, t: Plane<'float32'>, p: Plane<'float32'>, replicate: string | undefined, cleanFrame: { dir: string; frame: CellFrame } | undefined): Promise<LabelMetrics> {
+  const r = sampledPearson(t, p, { samples: o.samples, seed: o.seed });
+  const hist = jointHistogram(t, p, 10);
+  let ceiling: NoiseCeiling | undefined;
+  if (replicate) {
+    const t2 = await readCanonicalPlane(replicate, { well });
+    if (t2.width !== t.width || t2.height !== t.height) throw badInput(replicate, `replicate of ${l} is ${t2.width}x${t2.height} but the true image is ${t.width}x${t.height}`, well);
+    ceiling = ceilingFromReplicates(t, t2);
+  } else if (o.noiseSd?.[l] !== undefined) {
+    ceiling = ceilingFromNoiseSd(t, o.noiseSd[l]);
+  } else if (cleanFrame) {
+    ceiling = await cleanCeiling(cleanFrame.dir, l, cleanFrame.frame, t);
+  }
+  const tc = topLeftCrop(t, o.crop);
+  const pc = topLeftCrop(p, o.crop);
+  const gain = displayGain(tc);
+  const img = (kind: string) => reportOut.image(o.out, safe(well), `${safe(l)}_${kind}.png`);
+  const files = { heatmap: img('heatmap'), truth: img('true'), pred: img('pred'), error: img('error') };
+  await writeFileAtomic(files.heatmap.path, await heatmapPng(hist, { title: `${well} ${l}: r = ${r.sampled.toFixed(3)}` }));
+  await writeFileAtomic(files.truth.path, await greyPng(tc, gain));
+  await writeFileAtomic(files.pred.path, await greyPng(pc, gain));
+  await writeFileAtomic(files.error.path, await rgbPng(errorImage(tc, pc, gain)));
+  return {
+    label: l,
+    r: r.sampled,
+    rWhole: r.whole,
+    samples: o.samples,
+    ...(ceiling ? { ceiling } : {}),
+    heatmap: { bins: hist.bins, perThousand: [...hist.perThousand] },
+    images: { heatmap: files.heatmap.href, truth: files.truth.href, pred: files.pred.href, error: files.error.href },
+    crop: { width: tc.width, height: tc.height, gain },
+  };
 }
 
 /** Parses repeatable `--noise-sd LABEL=SD`. */
@@ -424,14 +442,15 @@ function noiseSdOption(value: string, previous: Record<string, number> = {}): Re
   return { ...previous, [m[1]]: sd };
 }
 
-if (isMain(import.meta.url)) {
+/** CLI entry. */
+export async function main(argv = process.argv): Promise<void> {
   const program = command('evaluate', 'Compare predicted label images with the true ones and write metrics.json and index.html.')
     .requiredOption('--pred <dir>', 'predictions (ISL-named 16-bit PNGs with statistic-MEDIAN; files or one folder per well)')
     .requiredOption('--truth <dir>', 'canonical true wells (depth_computation-MAXPROJECT label PNGs)')
     .requiredOption('--out <dir>', 'report folder')
-    .option('--seed <n>', 'seed of the random pixel sample', number, 0)
-    .option('--samples <n>', 'pixels drawn for Pearson r', positiveInt, DEFAULT_PEARSON_SAMPLES)
-    .option('--crop <px>', 'side of the top-left crop shown', positiveInt, DEFAULT_CROP)
+    .option('--seed <n>', 'seed of the random pixel sample', number, EVALUATE_DEFAULTS.seed)
+    .option('--samples <n>', 'pixels drawn for Pearson r', positiveInt, EVALUATE_DEFAULTS.samples)
+    .option('--crop <px>', 'side of the top-left crop shown', positiveInt, EVALUATE_DEFAULTS.crop)
     .option('--cells <path>', 'true cell lists: cells.json (one well) or a folder of <well>/cells.json such as DUMP/truth; default <truth well>/cells.json when present')
     .option('--labels <list>', 'comma-separated labels to evaluate (default: every predicted label)')
     .option('--nuclear-label <label>', 'nuclear stain for object metrics (default: first label matching DAPI|HOECHST)')
@@ -440,7 +459,7 @@ if (isMain(import.meta.url)) {
     .option('--replicate <dir>', 'replicate true wells for the noise ceiling')
     .option('--qc-report <path>', 'QC report to link')
     .option('--train-log <file>', 'train.jsonl to plot');
-  void runCli(program, async (o) => {
+  await runCli(program, async (o) => {
     const res = await evaluate({
       pred: o.pred,
       truth: o.truth,
@@ -459,5 +478,7 @@ if (isMain(import.meta.url)) {
     });
     for (const w of res.metrics.wells) for (const l of w.labels) process.stderr.write(`${w.well} ${l.label}: r = ${l.r.toFixed(3)} (whole image ${l.rWhole.toFixed(3)})\n`);
     process.stdout.write(`${res.indexHtml}\n`);
-  });
+  }, argv);
 }
+
+if (isMain(import.meta.url)) await main();

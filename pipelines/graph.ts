@@ -13,7 +13,9 @@
  * - `source`: yields items (tiles, wells...).
  * - `map`: item -> item, items, or nothing; at most `concurrency` calls in flight, order kept.
  * - `group`: buffers items sharing `key(item)` (input must arrive grouped, e.g. tiles sorted by
- *   well) and flushes each group once complete, so only one group is held at a time.
+ *   well) and flushes each group once complete, so only one group is held at a time. A group
+ *   stage with `add(key, item)` consumes each item as it arrives instead (nothing is buffered;
+ *   `flush` then gets an empty list), for groups too large to hold.
  * - `sink`: consumes items; `final()` runs after the last one.
  * Errors thrown inside a stage come out as `IslError` naming the stage and the item's file.
  */
@@ -50,7 +52,7 @@ export type GraphSpec = z.input<typeof GraphSpec>;
 export type StageImpl<I = any, O = any> =
   | { type: 'source'; items(): AsyncIterable<O> | Iterable<O> }
   | { type: 'map'; map(item: I): O | O[] | undefined | Promise<O | O[] | undefined> }
-  | { type: 'group'; key(item: I): string; flush(key: string, items: I[]): AsyncIterable<O> | Iterable<O> | Promise<O[]> }
+  | { type: 'group'; key(item: I): string; add?(key: string, item: I): void | Promise<void>; flush(key: string, items: I[]): AsyncIterable<O> | Iterable<O> | Promise<O[]> }
   | { type: 'sink'; write(item: I): void | Promise<void>; final?(): void | Promise<void> };
 
 /** A registered kind of stage: a versioned id, a parameter schema, and a factory. */
@@ -315,12 +317,13 @@ function groupStream(name: string, impl: Extract<StageImpl, { type: 'group' }>, 
       } catch (e) {
         return cb(stageError(name, item, e));
       }
+      const take = () => (impl.add ? Promise.resolve(impl.add(k, item)).catch((e) => { throw stageError(name, item, e); }) : void items.push(item));
       if (k === key) {
-        items.push(item);
-        return cb();
+        Promise.resolve().then(take).then(() => cb(), cb);
+        return;
       }
       if (done.has(k)) return cb(stageError(name, item, new Error(`group "${k}" arrived again after it was complete: sort the input by this stage's group key`)));
-      flushGroup().then(() => { key = k; items = [item]; cb(); }, cb);
+      flushGroup().then(() => { key = k; return take(); }).then(() => cb(), cb);
     },
     flush(cb) {
       flushGroup().then(() => cb(), cb);

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { IslError } from '../core/errors.ts';
 import { type Plane } from '../core/image.ts';
-import { MANIFEST, DUMP_CONFIG, readDump, type Dump } from '../io/manifest.ts';
+import { MANIFEST, DUMP_CONFIG, nameProblem, readDump, type Dump } from '../io/manifest.ts';
 import { readPlane } from '../io/read.ts';
 import { toFloat32 } from '../core/image.ts';
 import { runWells, type RunSummary } from '../runners/run.ts';
@@ -34,9 +34,12 @@ import { PREPROCESS_REGISTRY, TRAINING_ONLY, isFieldKind, newContext, type Prepr
 import { fieldPath } from './stages/fields.ts';
 import { saltAndPepper } from './stages/salt_and_pepper.ts';
 import { z } from 'zod';
-import { findCanonicalWells } from './stages/canonical.ts';
+import { findCanonicalWells } from '../io/isl_folders.ts';
 import { writeQcReport, type WellQc } from './qc_report.ts';
 import { writeShards, type ShardOptions } from './shards.ts';
+import { finishPlate, withZarrStage } from './stages/write_zarr.ts';
+import { isOmeZarr, listZarrWells } from '../io/zarr/index.ts';
+import { preprocessOut } from '../io/out_layout.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_GRAPH = join(HERE, 'preprocess.yaml');
@@ -60,6 +63,8 @@ export interface PreprocessOptions {
   readonly shards?: Partial<ShardOptions> | false;
   /** Progress reporting: false silences it (tests). */
   readonly progress?: boolean;
+  /** Also write the canonical wells as an OME-Zarr plate, OUT/plate.zarr (stages/write_zarr.ts). */
+  readonly zarr?: boolean;
 }
 
 export interface PreprocessSummary {
@@ -99,12 +104,21 @@ function fieldStages(graph: ReturnType<typeof validateGraph>) {
 /** Loads the saved fields of every estimated stage into a context (per-well jobs, --resume). */
 async function loadFields(ctx: PreprocessContext, graph: GraphSpec): Promise<void> {
   for (const s of fieldStages(validateGraph(graph))) {
-    const infoFile = join(ctx.output, 'fields', `${s.name.replaceAll('/', '_')}.json`);
+    const infoFile = preprocessOut.fieldInfo(ctx.output, s.name);
     const info = JSON.parse(await readFile(infoFile, 'utf8')) as { channels: Record<string, Record<string, unknown>> };
     const fields = new Map<string, Plane<'float32'>>();
     for (const ch of Object.keys(info.channels)) fields.set(ch, toFloat32(await readPlane(fieldPath(ctx.output, s.name, ch))));
     ctx.fields.set(s.name, { fields, info: new Map(Object.entries(info.channels)) });
   }
+}
+
+/**
+ * A job's well must be a name usable under OUT (io/manifest.ts checks the manifest's; this covers
+ * queued jobs and canonical input, whose names come from file names), before any work.
+ */
+function checkWellName(well: string): void {
+  const problem = nameProblem(well);
+  if (problem) throw new IslError('BAD_INPUT', `well name ${JSON.stringify(well)} ${problem}`, { well });
 }
 
 /** Sink that drops what it gets: ends the denoise prefix of the graph. */
@@ -129,6 +143,7 @@ function denoisePrefix(graph: GraphSpec): GraphSpec | undefined {
 
 /** Step 0's per-well job: the fluorescence tiles of one well through the denoise prefix. */
 export async function denoiseWell(well: string, options: Json): Promise<Json> {
+  checkWellName(well);
   const o = options as unknown as WellJobOptions;
   const dump = await readDump(o.input, { checkFiles: false });
   const ctx = newContext({ dump, mode: o.mode, wells: [well], output: o.output, readModality: 'fluorescence' });
@@ -145,14 +160,14 @@ async function denoise(dump: Dump, graph: GraphSpec, opts: PreprocessOptions, we
   const prefix = denoisePrefix(graph);
   const labels = new Set(dump.config.labels);
   // On --resume with every field saved, only the wells still to run need their planes.
-  const fieldsSaved = fieldStages(validateGraph(graph)).every((s) => existsSync(join(opts.output, 'fields', `${s.name.replaceAll('/', '_')}.json`)));
-  const pending = opts.resume && fieldsSaved ? wells.filter((w) => readRecord(join(opts.output, 'records'), w) === undefined) : wells;
+  const fieldsSaved = fieldStages(validateGraph(graph)).every((s) => existsSync(preprocessOut.fieldInfo(opts.output, s.name)));
+  const pending = opts.resume && fieldsSaved ? wells.filter((w) => readRecord(preprocessOut.records(opts.output), w) === undefined) : wells;
   const todo = pending.filter((w) => dump.wells.get(w)?.rows.some((r) => labels.has(r.channel)));
   if (!prefix || todo.length === 0) return;
   const bar = opts.progress === false ? undefined : progress('denoise (salt_and_pepper)', todo.length);
   const job: WellJobOptions = { input: resolve(opts.input), output: opts.output, mode: 'training', graph: prefix, canonical: false };
   const run = await runWells(todo, { module: 'pipelines/preprocess.ts', fn: 'denoiseWell', options: job as unknown as Json }, {
-    records: join(opts.output, 'cache', 'denoised'),
+    records: preprocessOut.denoiseRecords(opts.output),
     workers: opts.workers ?? 2,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
@@ -176,7 +191,7 @@ async function estimateFields(dump: Dump, graph: GraphSpec, opts: PreprocessOpti
     const kind = PREPROCESS_REGISTRY.get(s.kind);
     if (!isFieldKind(kind)) continue;
     const ctx = newContext({ dump, mode, wells: wells.filter((w) => !failed.has(w)), output: opts.output, estimating: s.name, readModality: kind.appliesTo(s.params) });
-    if (opts.resume && existsSync(join(opts.output, 'fields', `${s.name.replaceAll('/', '_')}.json`))) continue;
+    if (opts.resume && existsSync(preprocessOut.fieldInfo(opts.output, s.name))) continue;
     await loadFields(ctx, { ...graph, stages: g.stages.slice(0, g.stages.indexOf(s)) });
     const transmitted = (ch: string) => dump.config.transmitted.includes(ch);
     // The tiles read_tiles will yield: this pass's modality, and no labels in inference mode.
@@ -196,6 +211,7 @@ async function estimateFields(dump: Dump, graph: GraphSpec, opts: PreprocessOpti
  * one well with the saved fields. Returns the well's notes (QC verdict, normalization, timings).
  */
 export async function preprocessWell(well: string, options: Json): Promise<Json> {
+  checkWellName(well);
   const o = options as unknown as WellJobOptions;
   const dump = o.canonical ? undefined : await readDump(o.input, { checkFiles: false });
   if (dump && !dump.wells.has(well)) throw new IslError('BAD_INPUT', dump.badWells.get(well)?.message ?? `well ${well} is not in the manifest`, { well });
@@ -233,7 +249,8 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   if (mode !== 'training' && mode !== 'inference') throw new IslError('BAD_OPTION', `Expected 'training' or 'inference' for mode but received ${JSON.stringify(mode)}`);
   if (!existsSync(input)) throw new IslError('BAD_OPTION', `input folder not found: ${input}`);
   const canonical = !existsSync(join(input, MANIFEST));
-  const graph = await loadGraph(opts.graph ?? (canonical ? CANONICAL_GRAPH : DEFAULT_GRAPH), mode);
+  const loaded = await loadGraph(opts.graph ?? (canonical ? CANONICAL_GRAPH : DEFAULT_GRAPH), mode);
+  const graph = opts.zarr ? withZarrStage(loaded) : loaded;
   await mkdir(output, { recursive: true });
 
   const timings: Record<string, number> = {};
@@ -242,7 +259,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   let wells: string[];
   const inputs: Record<string, string> = {};
   if (canonical) {
-    const found = await findCanonicalWells(input);
+    const found = isOmeZarr(input) ? new Map(listZarrWells(input).map((e) => [e.well, input])) : findCanonicalWells(input);
     if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npx tsx io/discover.ts --input ${input}\``, { file: input });
     wells = [...found.keys()];
   } else {
@@ -259,7 +276,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   const job: WellJobOptions = { input, output, mode, graph, canonical };
   const todo = wells.filter((w) => !failed.has(w));
   const run: RunSummary = await runWells(todo, { module: 'pipelines/preprocess.ts', fn: 'preprocessWell', options: job as unknown as Json }, {
-    records: join(output, 'records'),
+    records: preprocessOut.records(output),
     workers: opts.workers ?? 2,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
@@ -268,14 +285,17 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
     progress: opts.progress === false ? false : undefined,
   });
   for (const f of run.failed) failed.set(f.well, f.error);
+  if (opts.zarr) await finishPlate(output, [...run.done.map((d) => d.well), ...run.skipped]);
   // Denoised planes cached by salt_and_pepper for the later passes (stages/salt_and_pepper.ts):
   // no longer needed; a --resume of failed wells recomputes what it needs.
-  await rm(join(output, 'cache'), { recursive: true, force: true });
+  await rm(preprocessOut.cache(output), { recursive: true, force: true });
   const results = new Map<string, Record<string, unknown>>();
   for (const d of run.done) results.set(d.well, d.result as Record<string, unknown>);
   for (const w of run.skipped) {
-    const rec = JSON.parse(await readFile(join(output, 'records', `${w}.json`), 'utf8')) as { result: Record<string, unknown> };
-    results.set(w, rec.result);
+    // The runner names records (runners/job.ts hashes unsafe well names): read them through it.
+    const rec = readRecord(preprocessOut.records(output), w);
+    if (!rec) throw new IslError('BAD_INPUT', `well ${w} was skipped as done but its completion record cannot be read`, { file: preprocessOut.records(output), well: w });
+    results.set(w, rec.result as Record<string, unknown>);
   }
   for (const r of results.values()) for (const [k, v] of Object.entries((r.timings ?? {}) as Record<string, number>)) timings[k] = (timings[k] ?? 0) + v;
 
@@ -289,7 +309,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
     timings.shards = (Date.now() - t) / 1000;
   }
 
-  const runJson = join(output, 'run.json');
+  const runJson = preprocessOut.runJson(output);
   const inputBytes = dump ? (await Promise.all([...dump.wells.values()].flatMap((w) => w.rows.map((r) => stat(r.file).then((s) => s.size, () => 0))))).reduce((a, b) => a + b, 0) : undefined;
   const seconds = (Date.now() - t0) / 1000;
   await writeFileAtomic(runJson, JSON.stringify({
@@ -307,7 +327,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
 
 export async function main(argv = process.argv): Promise<void> {
   const program = command('preprocess', 'Raw microscope dump (manifest.csv + dump.json) or canonical ISL wells -> canonical wells, fields, stitch reports, QC and training shards.')
-    .requiredOption('--input <dir>', 'dump folder (with manifest.csv) or folder of canonical ISL-convention wells')
+    .requiredOption('--input <dir>', 'dump folder (with manifest.csv), folder of canonical ISL-convention wells, or an OME-Zarr plate/image')
     .requiredOption('--output <dir>', 'output folder')
     .option('--mode <mode>', 'training (all stages) or inference (drops training-only stages; no labels needed)', 'training')
     .option('--graph <file>', 'pipeline graph (YAML/JSON); default pipelines/preprocess.yaml (raw) or pipelines/canonical.yaml (canonical input)')
@@ -316,6 +336,7 @@ export async function main(argv = process.argv): Promise<void> {
     .option('--redis-password <pw>', 'Redis password (or $ISL_REDIS_PASSWORD)')
     .option('--resume', 'skip wells and fields finished by an earlier run')
     .option('--keep-failed-qc', 'keep wells that fail QC in the shards')
+    .option('--zarr', 'also write the canonical wells as an OME-Zarr plate, OUT/plate.zarr (napari-ome-zarr, vizarr, Fiji MoBIE)')
     .option('--no-shards', 'do not write training shards')
     .option('--shard-format <format>', 'parquet or arrow', 'parquet')
     .option('--patch-size <px>', 'patch side', positiveInt, 256)
@@ -326,7 +347,7 @@ export async function main(argv = process.argv): Promise<void> {
   await runCli(program, async (o) => {
     const s = await preprocess({
       input: o.input, output: o.output, mode: o.mode, graph: o.graph, workers: o.workers, queue: o.queue, redisPassword: o.redisPassword ?? process.env.ISL_REDIS_PASSWORD,
-      resume: o.resume, keepFailedQc: o.keepFailedQc,
+      resume: o.resume, keepFailedQc: o.keepFailedQc, zarr: o.zarr,
       shards: o.shards === false ? false : { format: o.shardFormat, patchSize: o.patchSize, patchesPerWell: o.patchesPerWell, testFraction: o.testFraction, seed: o.seed, maxBytes: o.shardMaxMb * 1e6 },
     });
     const failedQc = s.qc?.filter((q) => !q.pass).map((q) => q.well) ?? [];

@@ -2,15 +2,15 @@
  * The shard step of preprocessing: cut seeded patches from the written canonical wells and stream
  * them into bounded-size Parquet or Arrow IPC files (io/shards/), split into train/test by well.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseIslName } from '../io/isl_names.ts';
+import { isProjectedLabel, listIslFiles } from '../io/isl_folders.ts';
 import { readCanonicalWell } from '../io/canonical.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { ShardWriter } from '../io/shards/writer.ts';
 import { SCHEMA_VERSION, type ShardFormat, type ShardMeta } from '../io/shards/schema.ts';
 import { splitWells, wellPatches } from '../transforms/patches.ts';
 import { NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
+import { preprocessOut } from '../io/out_layout.ts';
 
 export interface ShardOptions {
   readonly format: ShardFormat;
@@ -24,8 +24,8 @@ export interface ShardOptions {
 const DEFAULTS: ShardOptions = { format: 'parquet', patchSize: 256, patchesPerWell: 64, testFraction: 0.25, seed: 1, maxBytes: 512e6 };
 
 /** The labels a canonical well folder holds, from its file names (no decoding). */
-async function labelsOf(dir: string): Promise<string[]> {
-  return (await readdir(dir)).map(parseIslName).filter((n) => n?.depthComputation && n.channel && !n.isMask).map((n) => n!.channel!);
+function labelsOf(dir: string): string[] {
+  return listIslFiles(dir, 'a canonical well').filter((f) => f.name.depthComputation && isProjectedLabel(f.name)).map((f) => f.name.channel);
 }
 
 /**
@@ -35,10 +35,10 @@ async function labelsOf(dir: string): Promise<string[]> {
 export async function writeShards(output: string, wells: readonly string[], o: Partial<ShardOptions> & { mode: string; source: Record<string, unknown> }): Promise<{ files: string[]; rows: number; split: { train: string[]; test: string[] } }> {
   const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as ShardOptions;
   const split = splitWells(wells, { testFraction: wells.length > 1 ? opts.testFraction : 0, seed: opts.seed });
-  const dirOf = (w: string) => join(output, 'wells', w);
+  const dirOf = (w: string) => preprocessOut.well(output, w);
   const first = await readCanonicalWell(dirOf(wells[0]), { well: wells[0] });
   const labels = new Set<string>();
-  for (const w of wells) for (const l of await labelsOf(dirOf(w))) labels.add(l);
+  for (const w of wells) for (const l of labelsOf(dirOf(w))) labels.add(l);
   const meta: ShardMeta = {
     schema_version: SCHEMA_VERSION,
     labels: [...labels].sort(),
@@ -50,7 +50,7 @@ export async function writeShards(output: string, wells: readonly string[], o: P
     split,
     seed: opts.seed,
   };
-  const writer = await ShardWriter.create(join(output, 'shards'), { format: opts.format, maxBytes: opts.maxBytes, meta, overwrite: true });
+  const writer = await ShardWriter.create(preprocessOut.shards(output), { format: opts.format, maxBytes: opts.maxBytes, meta, overwrite: true });
   let rows = 0;
   try {
     for (const name of wells) {
@@ -67,6 +67,6 @@ export async function writeShards(output: string, wells: readonly string[], o: P
     throw e;
   }
   const files = await writer.close();
-  await writeFileAtomic(join(output, 'shards', 'split.json'), JSON.stringify({ ...split, seed: opts.seed, patchesPerWell: opts.patchesPerWell, patchSize: opts.patchSize }, null, 2));
+  await writeFileAtomic(preprocessOut.split(output), JSON.stringify({ ...split, seed: opts.seed, patchesPerWell: opts.patchesPerWell, patchSize: opts.patchSize }, null, 2));
   return { files: files.map((f) => f.path), rows, split };
 }

@@ -6,9 +6,11 @@ import { readPatches, readShardMeta } from '../io/shards/reader.ts';
 import { SCHEMA_VERSION } from '../io/shards/schema.ts';
 import { badInput } from '../core/errors.ts';
 import { deriveSeed } from '../core/random.ts';
-import { configByName, withZSlots } from '../model/plan.ts';
-import { train, type PatchSource } from '../model/trainer.ts';
-import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
+import { configByName, configs } from '../model/plan.ts';
+import { TRAIN_DEFAULTS } from '../model/recipe.ts';
+import { DECAYS } from '../model/schedule.ts';
+import { checkTrainOptions, train, type PatchSource, type TrainOptions } from '../model/trainer.ts';
+import { command, isMain, nonNegativeInt, number, positiveInt, runCli } from '../core/cli.ts';
 
 /**
  * The training split of the shards in `dir` as a {@link PatchSource}: a bounded shuffle buffer
@@ -29,68 +31,49 @@ export async function shardSource(dir: string, seed: number, shuffleBuffer = 256
   };
 }
 
+const D = TRAIN_DEFAULTS;
+
+// No commander defaults: an option left out takes the resumed checkpoint's value, else TRAIN_DEFAULTS (model/recipe.ts).
 export const program = command('train', 'Train an in silico labeling network on preprocessed shards')
   .requiredOption('--shards <dir>', 'folder of shard-*.parquet / .arrow files (preprocess output)')
-  .requiredOption('--out <dir>', 'model folder: model.json + weights.bin checkpoints and train.jsonl')
-  .option('--config <name>', 'network config: paper, small, tiny or phased (tiny, with 2 grid phases like paper)', 'small')
-  .option('--steps <n>', 'optimizer steps to reach (with --resume: in total)', positiveInt, 1000)
-  .option('--batch <n>', 'examples per step', positiveInt, 16)
-  .option('--lr <rate>', 'Adam learning rate', number, 1e-4)
-  .option('--seed <n>', 'seed of initialisation, shuffling and augmentation', positiveInt, 1)
+  .requiredOption('--out <dir>', 'model folder: model.json + weights.bin checkpoints, train.jsonl, best/ (with --val-rows)')
+  .option('--config <name>', `network config: ${Object.keys(configs).join(', ')} (default ${D.config}; with --init/--resume: the model's)`)
+  .option('--steps <n>', `optimizer steps to reach (with --resume: in total; default ${D.steps})`, positiveInt)
+  .option('--batch <n>', `examples per step (default ${D.batch})`, positiveInt)
+  .option('--lr <rate>', `Adam learning rate, the schedule's peak (default ${D.lr})`, number)
+  .option('--warmup <n>', `linear learning-rate warm-up, updates (default ${D.warmup})`, nonNegativeInt)
+  .option('--decay <kind>', `learning-rate decay after the warm-up: ${DECAYS.join(', ')} (default ${D.decay})`)
+  .option('--decay-steps <n>', 'cosine length (default: steps - warmup) or step-decay interval (required with --decay step), updates', positiveInt)
+  .option('--decay-factor <f>', `step-decay multiplier per interval (default ${D.decayFactor})`, number)
+  .option('--gain-jitter <g>', `input intensity augmentation: per-example gain in [1-g, 1+g] (default ${D.gainJitter}: off)`, number)
+  .option('--offset-jitter <o>', `input intensity augmentation: per-example offset in [-o, o] (default ${D.offsetJitter}: off)`, number)
+  .option('--val-rows <row>', 'validate on patches wholly at rows >= ROW of the training wells (trained on: patches wholly above); keeps the best model in OUT/best/', positiveInt)
+  .option('--val-every <n>', `steps between validations (default ${D.valEvery})`, positiveInt)
+  .option('--val-patches <n>', `validation patches evaluated at most (default ${D.valPatches})`, positiveInt)
+  .option('--seed <n>', `seed of initialisation, shuffling and augmentation (default ${D.seed})`, nonNegativeInt)
   .option('--labels <names>', 'comma-separated labels to train (default: all in the shards)')
   .option('--resume', 'continue from the checkpoint in --out (bit for bit given the seed)')
   .option('--init <modeldir>', 'fine-tune from a trained model (may add new label heads)')
   .option('--z-slots <n>', 'input z-slots of the network (default: the config\'s; set it to the shards\' z count to use every plane)', positiveInt)
   .option('--window <px>', 'training input side: the config\'s input size + k x its output stride (larger = more target pixels per FLOP; default: the config\'s)', positiveInt)
-  .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt, 100)
-  .option('--shuffle-buffer <n>', 'patches held for shuffling', positiveInt, 256)
-  .option('--threads <n>', 'ONNX Runtime threads', positiveInt, 2)
+  .option('--checkpoint-every <n>', `steps between checkpoints (default ${D.checkpointEvery})`, positiveInt)
+  .option('--shuffle-buffer <n>', 'patches held for shuffling (default 256)', positiveInt, 256)
+  .option('--threads <n>', `ONNX Runtime threads (default ${D.threads})`, positiveInt)
   .option('--max-minutes <m>', 'stop (with a checkpoint) after this much training time', number)
-  .option('--eval-patches <n>', 'held-out (test split) patches evaluated at the end; 0 skips', (v: string) => Number(v), 512);
+  .option('--eval-patches <n>', `held-out (test split) patches evaluated at the end; 0 skips (default ${D.evalPatches})`, nonNegativeInt);
 
-interface Opts {
-  shards: string;
-  out: string;
-  config: string;
-  steps: number;
-  batch: number;
-  lr: number;
-  seed: number;
-  labels?: string;
-  resume?: boolean;
-  init?: string;
-  zSlots?: number;
-  window?: number;
-  checkpointEvery: number;
-  shuffleBuffer: number;
-  threads: number;
-  maxMinutes?: number;
-  evalPatches: number;
-}
+type Opts = { shards: string; out: string; config?: string; labels?: string; resume?: boolean; init?: string; shuffleBuffer: number; maxMinutes?: number } & Omit<TrainOptions, 'config' | 'out' | 'labels' | 'resume' | 'init' | 'maxSeconds'>;
 
 if (isMain(import.meta.url)) {
-  await runCli(program, async (o: Opts) => {
-    const source = await shardSource(o.shards, o.seed, o.shuffleBuffer);
-    const r = await train(
-      {
-        config: o.zSlots ? withZSlots(configByName(o.config), o.zSlots) : configByName(o.config),
-        out: o.out,
-        steps: o.steps,
-        batch: o.batch,
-        lr: o.lr,
-        seed: o.seed,
-        resume: o.resume,
-        init: o.init,
-        labels: o.labels?.split(',').map((s) => s.trim()).filter(Boolean),
-        window: o.window,
-        checkpointEvery: o.checkpointEvery,
-        threads: o.threads,
-        maxSeconds: o.maxMinutes === undefined ? undefined : o.maxMinutes * 60,
-        evaluate: o.evalPatches > 0,
-        evalPatches: o.evalPatches,
-      },
-      source,
-    );
-    process.stdout.write(JSON.stringify({ event: 'trained', out: o.out, step: r.step, loss: r.loss, examples_per_s: Number(r.examplesPerSecond.toFixed(2)), test_pearson: r.testPearson }) + '\n');
+  await runCli(program, async ({ shards, config, labels, shuffleBuffer, maxMinutes, ...o }: Opts) => {
+    const options: TrainOptions = {
+      ...o,
+      config: config === undefined ? undefined : configByName(config),
+      labels: labels?.split(',').map((s) => s.trim()).filter(Boolean),
+      maxSeconds: maxMinutes === undefined ? undefined : maxMinutes * 60,
+    };
+    checkTrainOptions(options); // bad options are usage errors, reported before the shards are read
+    const r = await train(options, await shardSource(shards, o.seed ?? D.seed, shuffleBuffer));
+    process.stdout.write(JSON.stringify({ event: 'trained', out: o.out, step: r.step, loss: r.loss, examples_per_s: Number(r.examplesPerSecond.toFixed(2)), best: r.best, val_pearson: r.valPearson, test_pearson: r.testPearson }) + '\n');
   });
 }

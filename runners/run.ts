@@ -7,6 +7,7 @@
  * of them are done (a BullMQ flow in queue mode); each part has its own record, so `resume`
  * skips the parts already done.
  */
+import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { FlowProducer, Queue, QueueEvents, type JobsOptions } from 'bullmq';
@@ -170,7 +171,8 @@ function validate(wells: readonly string[], job: JobSpec, opts: RunOptions): Res
     if (!Array.isArray(p) || p.length === 0 || p.some((x) => typeof x !== 'string' || x === '') || new Set(p).size !== p.length) throw badOption(`parts of ${w}`, 'a non-empty array of unique non-empty strings', p);
     if (!job.merge) throw badOption('job.merge', 'a merge function for wells split into parts', job.merge);
   }
-  return { records: opts.records, workers, parts, resume: opts.resume ?? false, attempts, backoffMs, threads, queueName, queue: opts.queue, redisPassword: opts.redisPassword };
+  // Absolute: queued jobs carry it to workers that may run in another folder.
+  return { records: resolve(opts.records), workers, parts, resume: opts.resume ?? false, attempts, backoffMs, threads, queueName, queue: opts.queue, redisPassword: opts.redisPassword };
 }
 
 /**

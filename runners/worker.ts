@@ -8,6 +8,7 @@
  * killed mid-job loses its lock; another worker picks the job up after about
  * lock-duration + stalled-interval. Jobs run off the main thread so the lock keeps renewing.
  */
+import { isAbsolute } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
@@ -17,6 +18,7 @@ import { partKey, partRecords, resolveJobModule, writeRecord, type Json } from '
 import { ThreadPool } from './pool.ts';
 import { redactUrl, redisConnection } from './redis.ts';
 import { DEFAULT_QUEUE_NAME, type QueuedWell } from './run.ts';
+import { unsafeName } from '../io/out_layout.ts';
 
 export interface WorkerOptions {
   /** `redis://HOST:PORT` or `rediss://...`. */
@@ -133,8 +135,12 @@ export function checkQueuedWell(data: unknown): QueuedWell {
   const text = (v: unknown) => typeof v === 'string' && v !== '' && !v.includes('\0');
   if (!text(d.well)) throw badOption('queued job well', 'a non-empty well id without NUL', d.well);
   if (!text(d.records)) throw badOption('queued job records', 'a records folder path without NUL', d.records);
-  if (d.part !== undefined && !text(d.part)) throw badOption('queued job part', 'a non-empty part id without NUL', d.part);
-  if (d.parts !== undefined && (!Array.isArray(d.parts) || !d.parts.every(text))) throw badOption('queued job parts', 'a list of non-empty part ids without NUL', d.parts);
+  // Well ids may be folders (predict) but never climb out with `..`; part ids become file names.
+  if ((d.well as string).split(/[/\\#]/).includes('..')) throw badOption('queued job well', 'a well id without `..` path segments', d.well);
+  const partName = (v: unknown) => text(v) && unsafeName(v) === undefined;
+  if (d.part !== undefined && !partName(d.part)) throw badOption('queued job part', 'a part id that is one file name (no NUL, separators or `..`)', d.part);
+  if (d.parts !== undefined && (!Array.isArray(d.parts) || !d.parts.every(partName))) throw badOption('queued job parts', 'a list of part ids that are file names (no NUL, separators or `..`)', d.parts);
+  if (!isAbsolute(d.records as string)) throw badOption('queued job records', 'an absolute records folder path', d.records);
   resolveJobModule(d.job!);
   return d as QueuedWell;
 }

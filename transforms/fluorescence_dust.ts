@@ -6,10 +6,11 @@
  * float images of memory whatever the count). The minimum projection suppresses the cells, which
  * move between images, and keeps what is always there: the dust. The sensor offset is subtracted;
  * a 5x5 median (edge-preserving smoothing) and a threshold of the min projection's excess over its
- * local level (Gaussian, sigma `maskSigma`) at `threshold` robust standard deviations (1.4826 x
- * MAD) give the binary mask, grown by `dilate` px. Masked pixels of the mean are replaced by the
- * mean of the unmasked pixels; a Gaussian blur (sigma `sigma`) of that is the background; mean
- * minus background is the artifact. Outside the mask the artifact is set to 0, so subtracting it
+ * local level (Gaussian, sigma `maskSigma`, of the pixels not yet masked: three rounds) at
+ * `threshold` robust standard deviations (1.4826 x MAD) above the median excess give the binary
+ * mask, grown by `dilate` px. Masked pixels of the mean are replaced by the local level of the
+ * unmasked ones around them (a vignetted background is not flat under the dust); a Gaussian blur
+ * (sigma `sigma`) of that is the background; mean minus background is the artifact. Outside the mask the artifact is set to 0, so subtracting it
  * removes only the dust and never the (noisy) residual structure of the mean elsewhere.
  * Subtracting the sensor offset follows the paper; every later step is linear or relative to a
  * local level, so the mask and artifact do not depend on its value.
@@ -25,7 +26,7 @@ export interface FluorescenceDustOptions {
   sensorOffset?: number;
   /** Mask threshold in robust standard deviations of the min projection's excess (default 6). */
   threshold?: number;
-  /** Sigma (px) of the local level the min projection is compared with; well above the dust radius (default height / 4). */
+  /** Sigma (px) of the local level the min projection is compared with; dust is excluded from it, so it may be near the dust radius and follow vignetting (default height / 8). */
   maskSigma?: number;
   /** Sigma (px) of the background blur of the mean (default height / 32). */
   sigma?: number;
@@ -116,30 +117,33 @@ export class FluorescenceDustEstimator {
       offset = Infinity;
       for (let i = 0; i < np; i++) if (minProj[i] < offset) offset = minProj[i];
     }
-    // mask: smoothed min projection above its local level by `threshold` robust sds
+    // mask: smoothed min projection above its local level by `threshold` robust sds. The level is
+    // a blur of the dust-free pixels only (the previous round's mask excluded), so big dust does
+    // not lift it; the threshold is relative to the median excess, because blurring a vignetted
+    // background (a dome) lowers its level everywhere.
     const m = plane('float32', W, H, Float32Array.from(minProj, (v) => v - offset!));
     const smooth = medianFilter5(m);
-    const level = gaussianBlur(smooth, this.opts.maskSigma ?? H / 4);
-    const excess = new Float32Array(np);
-    for (let i = 0; i < np; i++) excess[i] = smooth.data[i] - level.data[i];
-    const sd = robustSd(excess);
-    const t = this.opts.threshold! * sd;
+    const levelSigma = this.opts.maskSigma ?? H / 8;
     let mask: Uint8Array<ArrayBuffer> = new Uint8Array(np);
-    for (let i = 0; i < np; i++) mask[i] = excess[i] > t ? 1 : 0;
-    for (let k = 0; k < this.opts.dilate!; k++) mask = dilate3x3(mask, W, H);
-    // background: the mean with masked pixels replaced by the mean of the unmasked, blurred
-    const mean = new Float32Array(np);
-    let sClean = 0;
-    let nClean = 0;
-    for (let i = 0; i < np; i++) {
-      mean[i] = this.sum[i] / this.n - offset;
-      if (!mask[i]) (sClean += mean[i]), nClean++;
+    const excess = new Float32Array(np);
+    for (let round = 0; round < MASK_ROUNDS; round++) {
+      const level = blurUnmasked(smooth, mask, levelSigma);
+      for (let i = 0; i < np; i++) excess[i] = smooth.data[i] - level[i];
+      const { median, sd } = robustStats(excess);
+      const t = median + this.opts.threshold! * sd;
+      mask = new Uint8Array(np);
+      for (let i = 0; i < np; i++) mask[i] = excess[i] > t ? 1 : 0;
     }
-    const fill = nClean > 0 ? sClean / nClean : 0;
-    const filled = Float32Array.from(mean, (v, i) => (mask[i] ? fill : v));
+    for (let k = 0; k < this.opts.dilate!; k++) mask = dilate3x3(mask, W, H);
+    // background: the mean with masked pixels replaced by the local level of the unmasked ones
+    // (follows the vignetting under the dust), blurred
+    const mean = plane('float32', W, H);
+    for (let i = 0; i < np; i++) mean.data[i] = this.sum[i] / this.n - offset;
+    const under = blurUnmasked(mean, mask, levelSigma);
+    const filled = Float32Array.from(mean.data, (v, i) => (mask[i] ? under[i] : v));
     const background = gaussianBlur(plane('float32', W, H, filled), this.opts.sigma ?? H / 32).data;
     const artifact = plane('float32', W, H);
-    for (let i = 0; i < np; i++) if (mask[i]) artifact.data[i] = mean[i] - background[i];
+    for (let i = 0; i < np; i++) if (mask[i]) artifact.data[i] = mean.data[i] - background[i];
     return { artifact, mask: plane('uint8', W, H, mask), images: this.n, skipped: this.skipped, sensorOffset: offset };
   }
 }
@@ -161,8 +165,21 @@ export function subtractDust(p: Plane<'float32'>, artifact: Plane<'float32'>, fl
   return out;
 }
 
+/** Rounds of mask -> level -> mask: the second excludes the dust found by the first from the level; a third changes little. */
+const MASK_ROUNDS = 3;
+
+/** Gaussian blur of the pixels outside `mask`, normalized by the blurred weight (normalized convolution). */
+function blurUnmasked(p: Plane<'float32'>, mask: Uint8Array, sigma: number): Float32Array {
+  const { width: W, height: H } = p;
+  const w = plane('float32', W, H, Float32Array.from(mask, (m) => 1 - m));
+  const v = plane('float32', W, H, Float32Array.from(p.data, (x, i) => (mask[i] ? 0 : x)));
+  const bw = gaussianBlur(w, sigma).data;
+  const bv = gaussianBlur(v, sigma).data;
+  return Float32Array.from(bv, (x, i) => (bw[i] > 1e-6 ? x / bw[i] : 0));
+}
+
 /** 1.4826 x median absolute deviation from the median, over a fixed subsample (every 7th pixel) for speed. */
-function robustSd(v: Float32Array): number {
+function robustStats(v: Float32Array): { median: number; sd: number } {
   const step = v.length > 70000 ? 7 : 1;
   const s = new Float32Array(Math.ceil(v.length / step));
   for (let i = 0, j = 0; i < v.length; i += step, j++) s[j] = v[i];
@@ -170,7 +187,7 @@ function robustSd(v: Float32Array): number {
   const med = s[s.length >> 1];
   for (let j = 0; j < s.length; j++) s[j] = Math.abs(s[j] - med);
   s.sort();
-  return 1.4826 * s[s.length >> 1];
+  return { median: med, sd: 1.4826 * s[s.length >> 1] };
 }
 
 /** Binary dilation with a 3x3 square. */

@@ -2,14 +2,14 @@
  * Quality control of one preprocessed training well: automatic checks with reasons, in place of
  * the paper's manual review (which dropped 11 wells for a motorized-stage fault).
  */
-import { stackPlane, type Plane, type ZStack } from '../core/image.ts';
+import type { Plane } from '../core/image.ts';
 
 export interface QcThresholds {
   /** Sharpest transmitted plane may be at most this many planes from the centre (default: max(1, depth/4)). */
   readonly focusMaxOffset?: number;
   /** Largest fraction of raw pixels at the sensor's maximum, per channel (default 0.005). */
   readonly maxSaturatedFraction?: number;
-  /** A tile is empty when its contrast is below this fraction of the well's median tile contrast (default 0.25). */
+  /** A tile is empty when its contrast is below this fraction of the well's 90th-percentile tile contrast (default 0.25). */
   readonly emptyTileContrast?: number;
   /** Largest fraction of empty tiles (default 0.5). */
   readonly maxEmptyFraction?: number;
@@ -19,11 +19,17 @@ export interface QcThresholds {
   readonly minLabelSnr?: number;
 }
 
+/** Planes given one at a time (a stitched well is not held whole). */
+export interface PlaneSeq {
+  readonly depth: number;
+  plane(z: number): Plane<'float32'> | Promise<Plane<'float32'>>;
+}
+
 export interface QcInput {
-  /** Normalized transmitted z-stack of the stitched well. */
-  readonly transmitted: ZStack;
-  /** Normalized, projected labels. */
-  readonly labels: ReadonlyMap<string, Plane<'float32'>>;
+  /** Normalized transmitted z-stack of the stitched well, plane by plane. */
+  readonly transmitted: PlaneSeq;
+  /** Normalized, projected labels, each loaded when checked. */
+  readonly labels: ReadonlyMap<string, () => Plane<'float32'> | Promise<Plane<'float32'>>>;
   /** Labels the dump promises for every well. */
   readonly expectedLabels: readonly string[];
   /** Tile rectangles on the canvas (from the stitcher), for the empty-tile check. */
@@ -91,35 +97,43 @@ function rectStd(p: Plane<'float32'>, r: { x: number; y: number; width: number; 
 /**
  * Checks one well: focus (sharpest plane near the centre of the stack), clipping (saturation),
  * empty tiles, stitching residual and stage faults, label signal above background, and missing
- * labels. A well passes when no check gives a reason.
+ * labels. A well passes when no check gives a reason. Holds one plane at a time.
  */
-export function assessWell(input: QcInput, t: QcThresholds = {}): QcVerdict {
+export async function assessWell(input: QcInput, t: QcThresholds = {}): Promise<QcVerdict> {
   const reasons: string[] = [];
   const warnings: string[] = [];
   const metrics: QcVerdict['metrics'] = {};
   const st = input.transmitted;
-
-  const sharp = Array.from({ length: st.depth }, (_, z) => sharpness(stackPlane(st, z)));
-  const best = sharp.indexOf(Math.max(...sharp));
   const centre = (st.depth - 1) / 2;
+
+  const sharp: number[] = [];
+  let clipped = 0;
+  let pixels = 0;
+  let mid: Plane<'float32'> | undefined;
+  for (let z = 0; z < st.depth; z++) {
+    const p = await st.plane(z);
+    sharp.push(sharpness(p));
+    for (const v of p.data) if (v <= 0 || v >= 1) clipped++;
+    pixels += p.data.length;
+    if (z === Math.round(centre)) mid = p;
+  }
+  const best = sharp.indexOf(Math.max(...sharp));
   const maxOff = t.focusMaxOffset ?? Math.max(1, st.depth / 4);
   metrics.sharpness = sharp.map((v) => Number(v.toPrecision(4)));
   metrics.sharpestPlane = best;
   if (st.depth > 1 && Math.abs(best - centre) > maxOff) reasons.push(`out of focus: the sharpest transmitted plane is z=${best}, more than ${maxOff} planes from the centre z=${centre}`);
-
-  let clipped = 0;
-  for (const v of st.data) if (v <= 0 || v >= 1) clipped++;
-  metrics.clippedFraction = clipped / st.data.length;
+  metrics.clippedFraction = clipped / pixels;
   for (const [ch, f] of Object.entries(input.saturatedFraction ?? {})) {
     metrics[`saturated_${ch}`] = f;
     if (f > (t.maxSaturatedFraction ?? 0.005)) reasons.push(`saturated: ${(100 * f).toFixed(2)}% of raw ${ch} pixels are at the sensor's maximum`);
   }
 
   if (input.tiles?.length) {
-    const mid = stackPlane(st, Math.round(centre));
-    const contrast = input.tiles.map((r) => rectStd(mid, r));
-    const [med] = quantiles(contrast, [0.5]);
-    const empty = input.tiles.filter((_, i) => contrast[i] < (t.emptyTileContrast ?? 0.25) * med).map((r) => `r${r.row}c${r.col}`);
+    const contrast = input.tiles.map((r) => rectStd(mid!, r));
+    // Against the well's high (90th percentile) tile contrast, not its median: when most tiles are
+    // empty the median tile is one of them and the check could never fire.
+    const [ref] = quantiles(contrast, [0.9]);
+    const empty = input.tiles.filter((_, i) => contrast[i] < (t.emptyTileContrast ?? 0.25) * ref).map((r) => `r${r.row}c${r.col}`);
     metrics.emptyTiles = empty;
     if (empty.length / input.tiles.length > (t.maxEmptyFraction ?? 0.5)) reasons.push(`near-empty: ${empty.length} of ${input.tiles.length} tiles have almost no contrast`);
     else if (empty.length) warnings.push(`empty tiles: ${empty.join(', ')}`);
@@ -132,7 +146,8 @@ export function assessWell(input: QcInput, t: QcThresholds = {}): QcVerdict {
   }
 
   for (const label of input.expectedLabels) if (!input.labels.has(label)) reasons.push(`missing label ${label}`);
-  for (const [label, p] of input.labels) {
+  for (const [label, load] of input.labels) {
+    const p = await load();
     const [q10, q99] = quantiles(p.data, [0.1, 0.99]);
     const snr = (q99 - q10) / Math.max(noiseSd(p), 1e-6);
     metrics[`snr_${label}`] = Number(snr.toPrecision(4));

@@ -1,6 +1,7 @@
 /**
- * Rewrites of whole ONNX models for bioimage.io packages (decoded with protobufjs from
- * model/onnx/onnx.proto, which keeps subgraphs, functions and every tensor data field):
+ * Rewrites of whole ONNX models for bioimage.io packages (decoded and re-encoded with the
+ * ModelProto of model/onnx/graph.ts; its onnx.proto keeps subgraphs, functions and every tensor
+ * data field, so another tool's model survives the round trip):
  *
  * - {@link withSlotInput}: our exported network takes `[N, 2Z, H, W]` with image and presence
  *   channels interleaved; a package's users have only the z-slots. One 1x1 Conv with a 0/1 filter
@@ -17,13 +18,8 @@
  *       input [N, 2C, H, W] ─ Conv 1x1 (keep channels 0, 2, ...) ─► pkg/<input> ─ package graph ─► pkg/<output>
  *          [─ Sigmoid] ─ Slice (halo) ─ Gather(channel k) ─► mean/<head k> [N, OH, OW]
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
 import { badInput, IslError } from '../../core/errors.ts';
-
-const PROTO = protobuf.parse(readFileSync(fileURLToPath(new URL('../onnx/onnx.proto', import.meta.url)), 'utf8'), { keepCase: true }).root;
-const ModelProto = PROTO.lookupType('onnx.ModelProto');
+import { ModelProto } from '../onnx/graph.ts';
 
 const FLOAT = 1;
 const INT64 = 7;

@@ -29,6 +29,15 @@ import { buildPlan, outputStride, type ModelConfig } from '../plan.ts';
 import { FORMAT_VERSION, PAPER, preprocessingSteps, type ModelDescription, type TensorDescription } from './description.ts';
 import { withSlotInput } from './onnx_graph.ts';
 
+/** Defaults of {@link ModelPackageOptions}, declared once (the export CLI shows the same). */
+export const PACKAGE_DEFAULTS = Object.freeze({
+  /** All statistics per label. */
+  statistics: STATISTICS,
+  /** The paper code's licence. */
+  license: 'Apache-2.0',
+  authors: Object.freeze([{ name: 'insilico-labeling contributors' }]),
+});
+
 /** Id of the package's input tensor. */
 export const INPUT_ID = 'transmitted';
 /** Smallest network output of the test tensors, px per side (when the sample is large enough). */
@@ -96,7 +105,7 @@ export function minInputSize(config: ModelConfig): number {
 export async function buildModelPackage(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>, opts: ModelPackageOptions): Promise<Map<string, Uint8Array>> {
   const labels = config.heads.labels;
   if (labels.length === 0) throw badOption('config.heads.labels', 'a network with at least one label head', '[]');
-  const statistics = [...new Set(opts.statistics ?? STATISTICS)];
+  const statistics = [...new Set(opts.statistics ?? PACKAGE_DEFAULTS.statistics)];
   for (const s of statistics) if (!STATISTICS.includes(s)) throw badOption('statistics', `some of ${STATISTICS.join(', ')}`, s);
   const name = opts.name ?? `In silico labeling ${config.name} (${labels.join(' ')})`.replace(/[^A-Za-z0-9_+\- ()]/g, '_').slice(0, 64);
   if (!/^[A-Za-z0-9_+\- ()]{5,128}$/.test(name)) throw badOption('name', '5 to 128 letters, digits, spaces or _+-()', name);
@@ -128,9 +137,9 @@ export async function buildModelPackage(config: ModelConfig, weights: ReadonlyMa
     type: 'model',
     name,
     description: `In silico labeling (Christiansen et al., Cell 2018): predicts fluorescence labels (${labels.join(', ')}) from a transmitted-light z-stack, as per-pixel statistics of a 256-bin intensity distribution.`,
-    authors: opts.authors ?? [{ name: 'insilico-labeling contributors' }],
+    authors: opts.authors ?? PACKAGE_DEFAULTS.authors.map((a) => ({ ...a })),
     cite: [{ ...PAPER }],
-    license: opts.license ?? 'Apache-2.0',
+    license: opts.license ?? PACKAGE_DEFAULTS.license,
     documentation: 'README.md',
     covers: ['cover.png'],
     tags: ['in-silico-labeling', 'virtual-staining', 'label-free', 'transmitted-light', 'fluorescence', '2d', 'onnx'],

@@ -16,20 +16,17 @@
  * Batch norm is exported in inference form (BatchNormalization with the moving statistics).
  * The plan is NHWC and its filters HWIO; the model is NCHW with OIHW filters.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
 import { badOption, IslError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../io/atomic.ts';
-import { isMainThread } from 'node:worker_threads';
-import { buildPlan, outputStride, type Plan, type PlanOp } from '../plan.ts';
+import { outputStride, type Plan } from '../plan.ts';
+import { GraphBuilder, OPSET, type AttrValue, type OnnxValue } from './graph.ts';
+import { dependencies, lowerForward, type WeightForm } from './lower.ts';
 
-/** ONNX opset the exporter targets. */
-export const OPSET = 17;
-const IR_VERSION = 8;
+export { OPSET };
 
-const PROTO = protobuf.parse(readFileSync(fileURLToPath(new URL('./onnx.proto', import.meta.url)), 'utf8'), { keepCase: true }).root;
-const ModelProto = PROTO.lookupType('onnx.ModelProto');
+/** ONNX TensorProto data types (Cast targets). */
+const FLOAT = 1;
+const INT64 = 7;
 
 /** Options of {@link exportOnnx}. */
 export interface OnnxExportOptions {
@@ -66,34 +63,6 @@ export function onnxOutputName(head: string, kind: OnnxOutput): string {
   return `${kind}/${head}`;
 }
 
-const FLOAT = 1;
-const INT64 = 7;
-const ATTR = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
-
-type Attr = { name: string; type: number; f?: number; i?: number; s?: Uint8Array; ints?: number[] };
-interface Node {
-  input: string[];
-  output: string[];
-  name: string;
-  op_type: string;
-  attribute: Attr[];
-}
-interface Tensor {
-  name: string;
-  dims: number[];
-  data_type: number;
-  raw_data: Uint8Array;
-}
-
-const ints = (name: string, v: number[]): Attr => ({ name, type: ATTR.INTS, ints: v });
-const int = (name: string, v: number): Attr => ({ name, type: ATTR.INT, i: v });
-const str = (name: string, v: string): Attr => ({ name, type: ATTR.STRING, s: new TextEncoder().encode(v) });
-const float = (name: string, v: number): Attr => ({ name, type: ATTR.FLOAT, f: v });
-
-function bytes(a: Float32Array | BigInt64Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
 /** `[d0, d1, d2, d3]` -> permuted by [3, 2, 0, 1]: HWIO -> OIHW (conv) and HWOI -> IOHW (transposed conv). */
 function permute3201(src: Float32Array, shape: number[]): Float32Array {
   const [a, b, c, d] = shape;
@@ -128,145 +97,46 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
   const layout = stats.length > 0 ? 'nhwc' : (opts.layout ?? 'nchw');
   if (layout !== 'nchw' && layout !== 'nhwc') throw badOption('layout', 'nchw or nhwc', layout);
 
-  // Keep only the ops the requested heads depend on.
-  const byOut = new Map(plan.ops.map((o) => [o.output, o]));
-  const needed = new Set<string>();
-  const stack = heads.map((h) => known.get(h)!.output);
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (needed.has(t)) continue;
-    needed.add(t);
-    const op = byOut.get(t);
-    if (op) stack.push(...inputsOf(op));
-  }
-  // In NHWC layout the head conv's NCHW result is an internal tensor, transposed into the output.
-  const split = opts.splitActivations ?? true;
-  const consumers = new Map<string, PlanOp[]>(plan.ops.map((o) => [o.output, []]));
-  for (const o of plan.ops) for (const i of inputsOf(o)) consumers.get(i)?.push(o);
-  const logitsName = new Map(heads.map((h) => [known.get(h)!.output, onnxOutputName(h, 'logits') + (layout === 'nhwc' ? '/nchw' : '')]));
   if (layout === 'nhwc' && opts.layout === 'nchw') throw badOption('layout', 'nhwc (statistics need the bins last) or no layout', 'nchw');
-  const name = (t: string) => logitsName.get(t) ?? t;
 
-  const nodes: Node[] = [];
-  const inits: Tensor[] = [];
-  const initNames = new Set<string>();
+  // In NHWC layout the head conv's NCHW result is an internal tensor, transposed into the output.
+  const rename = new Map(heads.map((h) => [known.get(h)!.output, onnxOutputName(h, 'logits') + (layout === 'nhwc' ? '/nchw' : '')]));
+  const g = new GraphBuilder();
   const specs = new Map(plan.weights.map((w) => [w.name, w]));
-  const weight = (wname: string, transform?: 'permute', half?: { axis: 0 | 1; index: 0 | 1 }): string => {
+  const weight = (wname: string, form: WeightForm): string => {
     const spec = specs.get(wname);
     const v = weights.get(wname);
     if (!spec) throw new IslError('BAD_INPUT', `the plan has no weight ${wname}`);
     const n = spec.shape.reduce((a, d) => a * d, 1);
     if (!v) throw new IslError('BAD_INPUT', `weight ${wname} is missing (needed for the exported heads)`, { file: wname });
     if (v.length !== n) throw new IslError('BAD_INPUT', `weight ${wname} has ${v.length} values; shape [${spec.shape.join(', ')}] needs ${n}`, { file: wname });
-    const onnxName = `w/${wname}` + (half ? `/half${half.index}` : '');
-    if (!initNames.has(onnxName)) {
-      const [a, b, c, d] = spec.shape;
-      let dims = transform === 'permute' ? [d, c, a, b] : spec.shape;
-      let data = transform === 'permute' ? permute3201(v, spec.shape) : v;
-      if (half) ({ dims, data } = halfOf(data, dims, half.axis, half.index));
-      inits.push({ name: onnxName, dims, data_type: FLOAT, raw_data: bytes(data) });
-      initNames.add(onnxName);
-    }
-    return onnxName;
+    const name = `w/${wname}` + (form.startsWith('filter/') ? `/${form.slice('filter/'.length)}` : '');
+    if (g.has(name)) return name;
+    if (form === 'plan') return g.tensor(name, spec.shape, v);
+    const [a, b, c, d] = spec.shape;
+    const data = permute3201(v, spec.shape);
+    if (form === 'filter') return g.tensor(name, [d, c, a, b], data);
+    // The halves along the filter's input channels: axis 1 of a Conv's OIHW, 0 of a ConvTranspose's IOHW.
+    const op = plan.ops.find((o) => (o.op === 'conv' || o.op === 'conv_transpose') && o.filter === wname)!;
+    const half = halfOf(data, [d, c, a, b], op.op === 'conv' ? 1 : 0, form === 'filter/half0' ? 0 : 1);
+    return g.tensor(name, half.dims, half.data);
   };
-  const i64 = (values: number[]): string => {
-    const n = `c/i64/${values.join('_')}`;
-    if (!initNames.has(n)) {
-      inits.push({ name: n, dims: [values.length], data_type: INT64, raw_data: bytes(BigInt64Array.from(values.map(BigInt))) });
-      initNames.add(n);
-    }
-    return n;
-  };
-  const f32 = (values: number[]): string => {
-    const n = `c/f32/${values.join('_')}`;
-    if (!initNames.has(n)) {
-      inits.push({ name: n, dims: [values.length], data_type: FLOAT, raw_data: bytes(Float32Array.from(values)) });
-      initNames.add(n);
-    }
-    return n;
-  };
-  const node = (op_type: string, input: string[], output: string, attribute: Attr[] = [], nodeName = output) => {
-    nodes.push({ op_type, input, output: [output], name: nodeName, attribute });
-  };
+  lowerForward(g, plan, { mode: 'infer', weight, needed: dependencies(plan, heads.map((h) => known.get(h)!.output)), rename, splitActivations: opts.splitActivations ?? true });
 
-  for (const op of plan.ops) {
-    if (op.op === 'input' || !needed.has(op.output)) continue;
-    const out = name(op.output);
-    switch (op.op) {
-      case 'conv':
-      case 'conv_transpose': {
-        const type = op.op === 'conv' ? 'Conv' : 'ConvTranspose';
-        const attrs = [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride]), ints('pads', [0, 0, 0, 0])];
-        const bias = op.bias ? [weight(op.bias)] : [];
-        if (split && byOut.get(op.input)?.op === 'relu_tanh_concat') {
-          // conv(concat(relu, tanh), W) = conv(relu, W_relu) + conv(tanh, W_tanh): no concat copy.
-          const axis = op.op === 'conv' ? 1 : 0;
-          node(type, [`${op.input}/relu`, weight(op.filter, 'permute', { axis, index: 0 }), ...bias], `${out}/relu_part`, attrs);
-          node(type, [`${op.input}/tanh`, weight(op.filter, 'permute', { axis, index: 1 })], `${out}/tanh_part`, attrs);
-          node('Add', [`${out}/relu_part`, `${out}/tanh_part`], out);
-        } else node(type, [name(op.input), weight(op.filter, 'permute'), ...bias], out, attrs);
-        break;
-      }
-      case 'batchnorm':
-        node('BatchNormalization', [name(op.input), weight(op.gamma), weight(op.beta), weight(op.movingMean), weight(op.movingVariance)], out, [float('epsilon', op.epsilon)]);
-        break;
-      case 'relu_tanh_concat':
-        node('Relu', [name(op.input)], `${out}/relu`);
-        node('Tanh', [name(op.input)], `${out}/tanh`);
-        if (!split || consumers.get(op.output)!.some((o) => o.op !== 'conv' && o.op !== 'conv_transpose')) node('Concat', [`${out}/relu`, `${out}/tanh`], out, [int('axis', 1)]);
-        break;
-      case 'maxpool':
-        node('MaxPool', [name(op.input)], out, [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride])]);
-        break;
-      case 'avgpool':
-        node('AveragePool', [name(op.input)], out, [ints('kernel_shape', [op.kernel, op.kernel]), ints('strides', [op.stride, op.stride])]);
-        break;
-      case 'crop':
-        node('Slice', [name(op.input), i64([op.crop, op.crop]), i64([-op.crop, -op.crop]), i64([2, 3])], out);
-        break;
-      case 'upsample_nearest':
-        node('Resize', [name(op.input), '', f32([1, 1, op.factor, op.factor])], out, [
-          str('mode', 'nearest'),
-          str('coordinate_transformation_mode', 'asymmetric'),
-          str('nearest_mode', 'floor'),
-        ]);
-        break;
-      case 'pad_edge':
-        node('Pad', [name(op.input), i64([0, 0, op.pad, op.pad, 0, 0, op.pad, op.pad])], out, [str('mode', 'edge')]);
-        break;
-      case 'pad_channels': {
-        const cin = byOut.get(op.input)!.shape[2];
-        node('Pad', [name(op.input), i64([0, 0, 0, 0, 0, op.shape[2] - cin, 0, 0])], out, [str('mode', 'constant')]);
-        break;
-      }
-      case 'crop_channels':
-        node('Slice', [name(op.input), i64([0]), i64([op.shape[2]]), i64([1])], out);
-        break;
-      case 'add':
-        node(op.inputs.length === 2 ? 'Add' : 'Sum', op.inputs.map(name), out);
-        break;
-      case 'concat':
-        node('Concat', op.inputs.map(name), out, [int('axis', 1)]);
-        break;
-    }
-  }
+  const node = (op: string, inputs: string[], output: string, attrs?: Record<string, AttrValue>) => {
+    g.one(op, inputs, '', attrs, output);
+  };
+  const i64 = (values: number[]) => g.ints(values);
+  const f32 = (values: number[]) => g.floats(values);
 
   const c = plan.config;
   const margin = (c.inputSize - c.outputWindow) / 2;
-  const tensorType = (dims: (number | string)[]) => ({
-    tensor_type: { elem_type: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } },
-  });
-  const graphOutputs: { name: string; type: ReturnType<typeof tensorType>; doc_string: string }[] = [];
+  const graphOutputs: OnnxValue[] = [];
   const outDims = layout === 'nchw' ? ['N', c.bins, 'OH', 'OW'] : ['N', 'OH', 'OW', c.bins];
   const scale = 1 / (c.bins - 1);
   const binValues = (power: number) => {
     const n = `c/bins_pow${power}`;
-    if (!initNames.has(n)) {
-      const v = Float32Array.from({ length: c.bins }, (_, b) => (b * scale) ** power);
-      inits.push({ name: n, dims: [c.bins, 1], data_type: FLOAT, raw_data: bytes(v) });
-      initNames.add(n);
-    }
-    return n;
+    return g.has(n) ? n : g.tensor(n, [c.bins, 1], Float32Array.from({ length: c.bins }, (_, b) => (b * scale) ** power));
   };
   const statDoc: Record<Statistic, string> = {
     median: 'first bin where the CDF reaches 0.5, as intensity in [0, 1]',
@@ -279,13 +149,13 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
     const logits = onnxOutputName(h, 'logits');
     const probs = onnxOutputName(h, 'probabilities');
     const axis = layout === 'nchw' ? 1 : 3;
-    if (layout === 'nhwc') node('Transpose', [`${logits}/nchw`], logits, [ints('perm', [0, 2, 3, 1])]);
-    if (outputs.has('probabilities') || stats.some((st) => st !== 'mode')) node('Softmax', [logits], probs, [int('axis', axis)]);
-    if (outputs.has('probabilities')) graphOutputs.push({ name: probs, type: tensorType(outDims), doc_string: `softmax over ${c.bins} intensity bins of head ${h}, ${layout.toUpperCase()}` });
-    if (outputs.has('logits')) graphOutputs.push({ name: logits, type: tensorType(outDims), doc_string: `logits over ${c.bins} intensity bins of head ${h}, ${layout.toUpperCase()}` });
+    if (layout === 'nhwc') node('Transpose', [`${logits}/nchw`], logits, { perm: [0, 2, 3, 1] });
+    if (outputs.has('probabilities') || stats.some((st) => st !== 'mode')) node('Softmax', [logits], probs, { axis: axis });
+    if (outputs.has('probabilities')) graphOutputs.push({ name: probs, dims: outDims, doc: `softmax over ${c.bins} intensity bins of head ${h}, ${layout.toUpperCase()}` });
+    if (outputs.has('logits')) graphOutputs.push({ name: logits, dims: outDims, doc: `logits over ${c.bins} intensity bins of head ${h}, ${layout.toUpperCase()}` });
     const binIndex = (src: string, out: string) => {
-      node('ArgMax', [src], `${out}/index`, [int('axis', 3), int('keepdims', 0)]);
-      node('Cast', [`${out}/index`], `${out}/float`, [int('to', FLOAT)]);
+      node('ArgMax', [src], `${out}/index`, { axis: 3, keepdims: 0 });
+      node('Cast', [`${out}/index`], `${out}/float`, { to: FLOAT });
       node('Mul', [`${out}/float`, f32([scale])], out);
     };
     const expect = (power: number, out: string) => {
@@ -295,8 +165,8 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
     /** Index of the first bin whose CDF reaches 0.5, as the count of bins whose CDF is below it. */
     const countBelowHalf = (cdf: string, axis: number, out: string, keepdims: number) => {
       node('Less', [cdf, f32([0.5])], `${out}/below`);
-      node('Cast', [`${out}/below`], `${out}/below_f`, [int('to', FLOAT)]);
-      node('ReduceSum', [`${out}/below_f`, i64([axis])], out, [int('keepdims', keepdims)]);
+      node('Cast', [`${out}/below`], `${out}/below_f`, { to: FLOAT });
+      node('ReduceSum', [`${out}/below_f`, i64([axis])], out, { keepdims: keepdims });
     };
     /*
      * Median bin in two levels (a CumSum over all 256 bins was a fifth of the network's time):
@@ -312,16 +182,16 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
         return;
       }
       node('Reshape', [p, i64([0, 0, 0, G, G])], `${out}/groups`);
-      node('ReduceSum', [`${out}/groups`, i64([4])], `${out}/coarse`, [int('keepdims', 0)]);
+      node('ReduceSum', [`${out}/groups`, i64([4])], `${out}/coarse`, { keepdims: 0 });
       node('CumSum', [`${out}/coarse`, i64([3])], `${out}/ccdf`);
       countBelowHalf(`${out}/ccdf`, 3, `${out}/k_raw`, 1);
       node('Min', [`${out}/k_raw`, f32([G - 1])], `${out}/k_f`);
-      node('Cast', [`${out}/k_f`], `${out}/k`, [int('to', INT64)]);
-      node('CumSum', [`${out}/coarse`, i64([3])], `${out}/cexcl`, [int('exclusive', 1)]);
-      node('GatherElements', [`${out}/cexcl`, `${out}/k`], `${out}/prior`, [int('axis', 3)]);
+      node('Cast', [`${out}/k_f`], `${out}/k`, { to: INT64 });
+      node('CumSum', [`${out}/coarse`, i64([3])], `${out}/cexcl`, { exclusive: 1 });
+      node('GatherElements', [`${out}/cexcl`, `${out}/k`], `${out}/prior`, { axis: 3 });
       node('Unsqueeze', [`${out}/k`, i64([4])], `${out}/k5`);
       node('Expand', [`${out}/k5`, i64([1, 1, 1, 1, G])], `${out}/kidx`);
-      node('GatherElements', [`${out}/groups`, `${out}/kidx`], `${out}/fine`, [int('axis', 3)]);
+      node('GatherElements', [`${out}/groups`, `${out}/kidx`], `${out}/fine`, { axis: 3 });
       node('CumSum', [`${out}/fine`, i64([4])], `${out}/fcdf0`);
       node('Unsqueeze', [`${out}/prior`, i64([4])], `${out}/prior5`);
       node('Add', [`${out}/fcdf0`, `${out}/prior5`], `${out}/fcdf`);
@@ -346,46 +216,34 @@ export function exportOnnx(plan: Plan, weights: ReadonlyMap<string, Float32Array
         node('Relu', [`${out}/var`], `${out}/var0`);
         node('Sqrt', [`${out}/var0`], out);
       } else {
-        node('LogSoftmax', [logits], `${out}/logp`, [int('axis', 3)]);
+        node('LogSoftmax', [logits], `${out}/logp`, { axis: 3 });
         node('Mul', [probs, `${out}/logp`], `${out}/plogp`);
-        node('ReduceSum', [`${out}/plogp`, i64([3])], `${out}/sum`, [int('keepdims', 0)]);
+        node('ReduceSum', [`${out}/plogp`, i64([3])], `${out}/sum`, { keepdims: 0 });
         node('Mul', [`${out}/sum`, f32([-1 / Math.LN2])], out);
       }
-      graphOutputs.push({ name: out, type: tensorType(['N', 'OH', 'OW']), doc_string: `${st} of head ${h}: ${statDoc[st]}` });
+      graphOutputs.push({ name: out, dims: ['N', 'OH', 'OW'], doc: `${st} of head ${h}: ${statDoc[st]}` });
     }
   }
   const doc =
     `ISL network (${c.name}). Input "input": float32 [N, ${c.inputChannels}, H, W] NCHW, channels interleaved ` +
     `[image_z, present_z] for ${c.zSlots} z-slots, images in [0, 1]; H, W = ${c.inputSize} + k * ${outputStride(c)}. ` +
     `Outputs per head: ${layout === 'nchw' ? `[N, ${c.bins}, H - ${2 * margin}, W - ${2 * margin}]` : `[N, H - ${2 * margin}, W - ${2 * margin}, ${c.bins}]`} ${[...outputs].join(', ')} (bin b = intensity b / ${c.bins - 1}; statistics are [N, OH, OW]).`;
-  const model = {
-    ir_version: IR_VERSION,
-    opset_import: [{ domain: '', version: OPSET }],
-    producer_name: 'insilico-labeling',
-    producer_version: '0.1.0',
-    doc_string: doc,
-    graph: {
-      name: `isl_${c.name}`,
-      doc_string: doc,
-      node: nodes,
-      initializer: inits,
-      input: [{ name: plan.input, type: tensorType(['N', c.inputChannels, 'H', 'W']), doc_string: 'transmitted-light z-slots and presence masks, NCHW' }],
-      output: graphOutputs,
+  return g.encode({
+    name: `isl_${c.name}`,
+    doc,
+    inputs: [{ name: plan.input, dims: ['N', c.inputChannels, 'H', 'W'], doc: 'transmitted-light z-slots and presence masks, NCHW' }],
+    outputs: graphOutputs,
+    metadata: {
+      'isl.config': JSON.stringify(c),
+      'isl.inputSize': String(c.inputSize),
+      'isl.outputSize': String(c.outputWindow),
+      'isl.stride': String(outputStride(c)),
+      'isl.margin': String(margin),
+      'isl.heads': JSON.stringify(heads),
+      'isl.outputs': JSON.stringify([...outputs]),
+      'isl.layout': layout,
     },
-    metadata_props: [
-      { key: 'isl.config', value: JSON.stringify(c) },
-      { key: 'isl.inputSize', value: String(c.inputSize) },
-      { key: 'isl.outputSize', value: String(c.outputWindow) },
-      { key: 'isl.stride', value: String(outputStride(c)) },
-      { key: 'isl.margin', value: String(margin) },
-      { key: 'isl.heads', value: JSON.stringify(heads) },
-      { key: 'isl.outputs', value: JSON.stringify([...outputs]) },
-      { key: 'isl.layout', value: layout },
-    ],
-  };
-  const err = ModelProto.verify(model);
-  if (err) throw new Error(`internal: ONNX model does not match onnx.proto: ${err}`);
-  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+  });
 }
 
 /** Writes {@link exportOnnx}'s model to `path` atomically. */
@@ -404,35 +262,3 @@ function halfOf(data: Float32Array, dims: number[], axis: 0 | 1, index: 0 | 1): 
   nd[axis] = h;
   return { dims: nd, data: out };
 }
-
-function inputsOf(op: PlanOp): string[] {
-  if (op.op === 'input') return [];
-  if (op.op === 'add' || op.op === 'concat') return op.inputs;
-  return [op.input];
-}
-
-/**
- * CLI: `npx tsx model/onnx/export.ts --model CHECKPOINT_DIR [--out FILE] [--heads a,b]
- * [--outputs probabilities,median] [--layout nchw|nhwc]` writes the checkpoint's network as ONNX
- * (default CHECKPOINT_DIR/model.onnx).
- */
-export async function main(argv = process.argv): Promise<void> {
-  const { command, runCli } = await import('../../core/cli.ts');
-  const { loadCheckpoint } = await import('../checkpoint.ts');
-  const { join } = await import('node:path');
-  const list = (v: unknown) => (v === undefined ? undefined : String(v).split(',').map((s) => s.trim()).filter(Boolean));
-  const program = command('export', 'Export a trained ISL checkpoint as a standard ONNX model.')
-    .requiredOption('--model <dir>', 'checkpoint directory (model.json + weights.bin from pipelines/train.ts)')
-    .option('--out <file>', 'output file (default: <model>/model.onnx)')
-    .option('--heads <list>', 'heads to export (default: the label heads)')
-    .option('--outputs <list>', `per head: probabilities, logits, ${STATISTICS.join(', ')}`, 'probabilities')
-    .option('--layout <layout>', 'nchw ([N, 256, H, W], default) or nhwc ([N, H, W, 256]; implied by statistics)');
-  await runCli(program, async (o: Record<string, string | undefined>) => {
-    const { config, weights } = await loadCheckpoint(o.model!);
-    const out = o.out ?? join(o.model!, 'model.onnx');
-    await writeOnnx(out, buildPlan(config), weights, { heads: list(o.heads), outputs: list(o.outputs) as OnnxOutput[], layout: o.layout as 'nchw' | 'nhwc' });
-    process.stderr.write(`export: wrote ${out}\n`);
-  }, argv);
-}
-
-if (isMainThread && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

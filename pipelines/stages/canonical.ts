@@ -1,30 +1,10 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { readCanonicalWell } from '../../io/canonical.ts';
-import { parseIslName } from '../../io/isl_names.ts';
+import { findCanonicalWells } from '../../io/isl_folders.ts';
 import { zStack } from '../../core/image.ts';
+import { stackStore } from './planes.ts';
 import type { StageKind } from '../graph.ts';
 import type { PreprocessContext, WellChannel, WellItem } from './items.ts';
-
-/**
- * Finds canonical wells (ISL-convention PNGs) under `root`: in it directly or one folder down.
- * @returns well name -> folder holding its files
- */
-export async function findCanonicalWells(root: string): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  const scan = async (dir: string, depth: number) => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      if (e.isDirectory() && depth === 0) await scan(join(dir, e.name), 1);
-      else if (e.isFile()) {
-        const n = parseIslName(e.name);
-        if (n?.well && !found.has(n.well)) found.set(n.well, dir);
-      }
-    }
-  };
-  await scan(root, 0);
-  return new Map([...found].sort((a, b) => a[0].localeCompare(b[0], 'en', { numeric: true })));
-}
 
 /**
  * Source for input that is already canonical (stitched, ISL-convention 16-bit PNG, e.g. the ISL
@@ -38,12 +18,12 @@ export const readCanonical: StageKind<Record<string, never>, PreprocessContext &
     return {
       type: 'source',
       async *items(): AsyncGenerator<WellItem> {
-        const dirs = await findCanonicalWells(ctx.input);
+        const dirs = findCanonicalWells(ctx.input);
         for (const well of ctx.wells) {
           const dir = dirs.get(well) ?? ctx.input;
           const w = await readCanonicalWell(dir, { well });
-          const channels = new Map<string, WellChannel>([[w.transmitted.channel, { modality: 'transmitted', stack: w.transmitted.stack }]]);
-          for (const [label, p] of w.labels) channels.set(label, { modality: 'fluorescence', stack: zStack([p]) });
+          const channels = new Map<string, WellChannel>([[w.transmitted.channel, { modality: 'transmitted', planes: stackStore(w.transmitted.stack) }]]);
+          for (const [label, p] of w.labels) channels.set(label, { modality: 'fluorescence', planes: stackStore(zStack([p])) });
           yield { well, width: w.width, height: w.height, channels, notes: {}, path: dir };
         }
       },

@@ -20,6 +20,7 @@ import { TransmittedDustEstimator, correctTransmittedDust } from '../../transfor
 import type { Modality } from '../../transforms/normalize.ts';
 import type { StageImpl, StageKind } from '../graph.ts';
 import { timed, type FieldSet, type PreprocessContext, type TileItem } from './items.ts';
+import { preprocessOut } from '../../io/out_layout.ts';
 
 /** What an estimated-field stage kind provides. */
 interface FieldKindSpec<P, R extends object> {
@@ -45,7 +46,7 @@ export interface FieldStageKind<P = any> extends StageKind<P, PreprocessContext>
 
 /** Path of an estimated plane under OUT/fields. */
 export function fieldPath(output: string, stage: string, channel: string, what = 'field'): string {
-  return join(output, 'fields', `${stage.replaceAll('/', '_')}_${channel}_${what}.tif`);
+  return preprocessOut.fieldImage(output, stage, channel, what);
 }
 
 function fieldKind<P, R extends object>(spec: FieldKindSpec<P, R>): FieldStageKind<P> {
@@ -84,7 +85,7 @@ function fieldKind<P, R extends object>(spec: FieldKindSpec<P, R>): FieldStageKi
                 set.info.set(channel, info);
               }
               ctx.fields.set(name, set);
-              await writeFileAtomic(join(ctx.output, 'fields', `${name.replaceAll('/', '_')}.json`), JSON.stringify({ stage: name, kind: spec.id, params: p, channels: Object.fromEntries(set.info) }, null, 2));
+              await writeFileAtomic(preprocessOut.fieldInfo(ctx.output, name), JSON.stringify({ stage: name, kind: spec.id, params: p, channels: Object.fromEntries(set.info) }, null, 2));
             }),
         };
       }

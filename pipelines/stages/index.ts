@@ -12,6 +12,7 @@ import { stitch } from './stitch.ts';
 import { projectLabels, normalizeWell, writeWell } from './well_stages.ts';
 import { qc } from './qc.ts';
 import { writeTiles } from './write_tiles.ts';
+import { writeZarr } from './write_zarr.ts';
 
 export const STAGE_KINDS: Record<string, StageKind> = {
   read_tiles: readTiles,
@@ -27,6 +28,7 @@ export const STAGE_KINDS: Record<string, StageKind> = {
   qc,
   write_well: writeWell,
   write_tiles: writeTiles,
+  write_zarr: writeZarr,
 };
 
 /** Kinds that only make sense for training data (dropped by `--mode inference`). */

@@ -2,23 +2,32 @@
  * What flows between preprocessing stages, and the context every stage of a run shares.
  *
  *   read_tiles ─► TileItem ─► ... per-tile stages ... ─► stitch ─► WellItem ─► ... ─► write_well
+ *
+ * A WellItem's channels are plane stores (planes.ts): the stages after stitching read them band
+ * by band, so no stage holds a whole well.
  */
-import type { Plane, Tile, ZStack } from '../../core/image.ts';
+import type { Plane, Tile } from '../../core/image.ts';
+import type { PlaneStore } from './planes.ts';
 import type { Dump } from '../../io/manifest.ts';
 import type { Modality } from '../../transforms/normalize.ts';
 
 /** A raw tile promoted to float32 (raw counts), tagged with its modality. */
 export interface TileItem extends Tile<'float32'> {
   readonly modality: Modality;
+  /**
+   * The plane as it was before the first downscale, which registration uses (sub-pixel positions
+   * in raw px); `factor` raw px per px of `plane`. Set by the downscale stage.
+   */
+  readonly registration?: { readonly plane: Plane<'float32'>; readonly factor: number };
 }
 
-/** One stitched channel of a well: its z-stack (depth 1 after projection) and how it was made. */
+/** One stitched channel of a well: its planes (depth 1 after projection), read band by band. */
 export interface WellChannel {
   readonly modality: Modality;
-  readonly stack: ZStack;
+  readonly planes: PlaneStore;
 }
 
-/** A stitched well on its way to canonical images. */
+/** A stitched well on its way to canonical images (its pixels stay on disk or in a store until written). */
 export interface WellItem {
   readonly well: string;
   readonly width: number;

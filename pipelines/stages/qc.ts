@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { assessWell, type QcVerdict } from '../../transforms/qc.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type WellItem } from './items.ts';
-import { toWell } from './well_stages.ts';
+import { wellPlanes } from './well_stages.ts';
 
 const Params = z.object({
   focusMaxOffset: z.number().positive().optional(),
@@ -27,12 +27,13 @@ export const qc: StageKind<z.infer<typeof Params>, PreprocessContext> = {
     return {
       type: 'map',
       map: (w: WellItem) =>
-        timed(ctx, name, () => {
-          const well = toWell(w);
+        timed(ctx, name, async () => {
+          const well = wellPlanes(w);
           const stitch = w.notes.stitch as { residualRms: number; faults: { row: number; col: number; distancePx: number }[]; tiles?: { row: number; col: number; x: number; y: number; width: number; height: number }[] } | undefined;
-          const verdict: QcVerdict = assessWell(
+          const verdict: QcVerdict = await assessWell(
             {
-              transmitted: well.transmitted.stack, labels: well.labels, expectedLabels: ctx.dump?.config.labels ?? [], stitch, tiles: stitch?.tiles,
+              transmitted: { depth: well.transmitted.depth, plane: (zi) => well.plane(well.transmitted.channel, zi) },
+              labels: new Map(well.labels.map((l) => [l, () => well.plane(l, 0)])), expectedLabels: ctx.dump?.config.labels ?? [], stitch, tiles: stitch?.tiles,
               saturatedFraction: saturation(ctx.wellNotes.get(w.well)),
             },
             p,

@@ -28,6 +28,7 @@ import { writeFileAtomic } from '../../io/atomic.ts';
 import { removeSaltAndPepper } from '../../transforms/median.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type TileItem } from './items.ts';
+import { preprocessOut } from '../../io/out_layout.ts';
 
 const ID = 'isl:transform:salt_and_pepper:v1';
 const MAGIC = 0x50534c49; // "ISLP" little-endian
@@ -47,7 +48,7 @@ interface Denoised {
 
 /** Directory of a salt-and-pepper stage's cache (pipelines/preprocess.ts removes OUT/cache). */
 export function cacheDir(output: string, stage: string): string {
-  return join(output, 'cache', stage.replaceAll('/', '_'));
+  return preprocessOut.stageCache(output, stage);
 }
 
 function bytes(a: Float32Array | Uint16Array): Uint8Array {

@@ -4,6 +4,7 @@ import { fromFloat32 } from '../../core/image.ts';
 import { writeTiff } from '../../io/write.ts';
 import type { StageKind } from '../graph.ts';
 import { timed, type PreprocessContext, type TileItem } from './items.ts';
+import { preprocessOut } from '../../io/out_layout.ts';
 
 /**
  * Sink: writes each tile as a 16-bit TIFF under OUT/tiles/<well>/ (values rounded and clipped to
@@ -17,7 +18,7 @@ export const writeTiles: StageKind<{ compression: 'none' | 'deflate' | 'lzw' }, 
       type: 'sink',
       write: (t: TileItem) =>
         timed(ctx, name, () =>
-          writeTiff(join(ctx.output, 'tiles', t.well, `${t.well}_r${t.tileRow}_c${t.tileCol}_z${t.z}_${t.channel}.tif`), fromFloat32(t.plane, 'uint16', 1), { compression: p.compression }),
+          writeTiff(preprocessOut.tile(ctx.output, t.well, `${t.well}_r${t.tileRow}_c${t.tileCol}_z${t.z}_${t.channel}.tif`), fromFloat32(t.plane, 'uint16', 1), { compression: p.compression }),
         ),
     };
   },

@@ -3,7 +3,8 @@ import { mkdtemp, readdir, rm, copyFile, writeFile, readFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
-import { readCanonicalWell, writeCanonicalWell } from '../../io/canonical.ts';
+import { readCanonicalWell, writeCanonicalWell, writeCanonicalWellFrom } from '../../io/canonical.ts';
+import { spawnSync } from 'node:child_process';
 import { plane, stackPlane, zStack, type Well } from '../../core/image.ts';
 import { sharedDataset, withShared } from '../helpers/shared.ts';
 import { decodeGreyPng } from './png_reference.ts';
@@ -98,4 +99,60 @@ test('readCanonicalWell: missing z-plane, several wells, duplicate label, wrong 
   await writeFile(paths[2], Buffer.from('not a png'));
   await t.throwsAsync(readCanonicalWell(dir, { well: 'B3' }), { message: `${paths[2]}: cannot decode image (corrupt or truncated?): Input file contains unsupported image format` });
   await rm(dir, { recursive: true });
+});
+
+// tifffile (Debian python3-tifffile) is the independent reader of the BigTIFF OME-TIFF; CI has it.
+const tifffile = spawnSync('/usr/bin/python3', ['-c', 'import tifffile, numpy'], { encoding: 'utf8' }).status === 0;
+
+test('writeCanonicalWellFrom: planes produced one at a time; past the BigTIFF threshold the OME-TIFF is BigTIFF and tifffile reads every plane exactly', async (t) => {
+  if (!tifffile) {
+    if (process.env.CI === 'true') t.fail('/usr/bin/python3 with tifffile is required in CI (python3-tifffile in .ci/run)');
+    else t.log('SKIP: /usr/bin/python3 cannot import tifffile (apt install python3-tifffile)');
+    if (process.env.CI !== 'true') t.pass();
+    return;
+  }
+  const W = 37, H = 23, D = 3;
+  const value = (ch: number, z: number, i: number) => ((ch * 7919 + z * 104729 + i * 31) % 65536) / 65535;
+  const asked: string[] = [];
+  const dir = await mkdtemp(join(tmpdir(), 'isl-bigtiff-'));
+  try {
+    for (const [name, threshold, big] of [['classic', undefined, false], ['big', 1000, true]] as const) {
+      const out = join(dir, name);
+      const files = await writeCanonicalWellFrom(out, {
+        well: 'B2', width: W, height: H, transmitted: { channel: 'BRIGHTFIELD', depth: D }, labels: ['DAPI', 'MAP2'],
+        plane: (ch, z) => {
+          asked.push(`${ch}${z}`);
+          const c = ['BRIGHTFIELD', 'DAPI', 'MAP2'].indexOf(ch);
+          return plane('float32', W, H, Float32Array.from({ length: W * H }, (_, i) => value(c, z, i)));
+        },
+      }, { lab: 'L', condition: 'C', bigTiffAbove: threshold });
+      const ome = files.find((f) => f.endsWith('.ome.tif'))!;
+      t.is(files.length, D + 2 + 1);
+      const py = spawnSync('/usr/bin/python3', ['-c', `
+import sys, json, tifffile, numpy as np
+with tifffile.TiffFile(sys.argv[1]) as f:
+    print(json.dumps({"big": f.is_bigtiff, "ome": f.is_ome, "series": [list(s.shape) for s in f.series],
+                      "sums": [int(p.asarray().astype(np.int64).sum()) for p in f.pages], "first": [int(v) for v in f.pages[0].asarray().ravel()[:5]]}))
+`, ome], { encoding: 'utf8' });
+      t.is(py.status, 0, py.stderr);
+      const r = JSON.parse(py.stdout);
+      t.is(r.big, big, `${name}: BigTIFF ${big}`);
+      t.true(r.ome);
+      t.deepEqual(r.series, [[D, H, W], [H, W], [H, W]]);
+      const pages: [number, number][] = [...[...Array(D).keys()].map((z): [number, number] => [0, z]), [1, 0], [2, 0]];
+      const sums = pages.map(([c, z]) => {
+        let s = 0;
+        for (let i = 0; i < W * H; i++) s += Math.round(value(c, z, i) * 65535);
+        return s;
+      });
+      t.deepEqual(r.sums, sums, `${name}: every page's pixel sum equals the planes given`);
+      t.deepEqual(r.first, [0, 1, 2, 3, 4].map((i) => Math.round(value(0, 0, i) * 65535)));
+      const back = await readCanonicalWell(out);
+      t.is(back.transmitted.stack.data[W * H + 5], Math.fround(Math.round(value(0, 1, 5) * 65535) / 65535));
+    }
+    t.deepEqual(asked.slice(0, 5), ['BRIGHTFIELD0', 'BRIGHTFIELD1', 'BRIGHTFIELD2', 'DAPI0', 'MAP20'], 'each plane asked for once, in order');
+    t.is(asked.length, 10);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

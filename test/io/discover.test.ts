@@ -65,7 +65,7 @@ test('template with {tile} and --grid-cols, row-major and snake', async (t) => {
   const s = await discover(root, { template: '{well}_s{tile}_{channel}.png', gridCols: 3, tileBase: 1, snake: true, dryRun: true });
   t.deepEqual(s.entries.map((e) => [e.path, e.tileRow, e.tileCol]).slice(3), [['B3_s6_GFP.png', 1, 0], ['B3_s5_GFP.png', 1, 1], ['B3_s4_GFP.png', 1, 2]]);
   t.deepEqual(await readdir(root), ['B3_s1_GFP.png', 'B3_s2_GFP.png', 'B3_s3_GFP.png', 'B3_s4_GFP.png', 'B3_s5_GFP.png', 'B3_s6_GFP.png'], 'dry run writes nothing');
-  await t.throwsAsync(discover(root, { template: '{well}_s{tile}_{channel}.png' }), { message: 'Expected the number of grid columns when the template has {tile} for gridCols but received undefined (undefined)' });
+  await t.throwsAsync(discover(root, { template: '{well}_s{tile}_{channel}.png' }), { message: 'Expected the number of grid columns (or gridRows) when the template has {tile} for gridCols but received undefined (undefined)' });
   await t.throwsAsync(discover(root, { template: '{well}_{stage}.png' }), { message: 'Expected placeholders among {well}, {row}, {col}, {z}, {channel}, {tile} for template but received "{well}_{stage}.png" (string)' });
   await t.throwsAsync(discover(root, { template: '{well}_r{row}_c{col}.tif' }), { message: `${root}: no image file matches the template "{well}_r{row}_c{col}.tif" (6 image files found, e.g. B3_s1_GFP.png)` });
   await t.throwsAsync(discover(root, { template: '{well}_s{tile}_GFP.png', gridCols: 3 }), { message: `B3_s1_GFP.png: the layout gives no channel names: pass --channel NAME (e.g. --channel DAPI)` });

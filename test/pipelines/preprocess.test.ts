@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { cachedDump } from '../../fixtures/truth.ts';
+import { cachedDump, readTruthPlane } from '../../fixtures/truth.ts';
+import { downscale2x } from '../../transforms/downscale.ts';
+import { pearson } from '../transforms/synth.ts';
 import { readCanonicalWell } from '../../io/canonical.ts';
 import { readPlane } from '../../io/read.ts';
 import { readShardMeta, readPatches } from '../../io/shards/reader.ts';
@@ -70,6 +72,12 @@ test.serial('training run: canonical wells, fields, stitch reports, QC, shards D
   t.is(fieldsInfo.channels.DAPI.images + fieldsInfo.channels.DAPI.rejected, 2 * 9 * 5, 'flat-field saw every DAPI tile of both wells');
   t.is(fieldsInfo.channels.DAPI.selection, 'background', 'fluorescence tiles are selected by default');
   t.is(fieldsInfo.channels.PHASE_CONTRAST?.selection ?? 'all', 'all');
+  // The fluorescence fields follow the fixture's true vignetting (half size: after the downscale).
+  for (const [ch, minR] of [['DAPI', 0.95], ['MAP2', 0.85], ['PHASE_CONTRAST', 0.99]] as const) {
+    const est = await readPlane(join(out, 'fields', `flat_field_${ch}_field.tif`));
+    const r = pearson(est.data, downscale2x(await readTruthPlane(dump, 'A1', `flatfield_${ch}`)).data);
+    t.true(r >= minR, `${ch} flat-field vs truth r ${r}`);
+  }
 
   // QC with reasons; both synthetic wells pass.
   const qc = JSON.parse(await readFile(join(out, 'qc', 'qc.json'), 'utf8'));
@@ -113,6 +121,9 @@ test.serial('kill -9 mid-run leaves no corrupt file; --resume finishes with the 
   while (!existsSync(join(out, 'records', 'A1.json')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   child.kill('SIGKILL');
   await exited;
+  // The kill landed mid-run: one well recorded, the other not.
+  t.true(existsSync(join(out, 'records', 'A1.json')), 'A1 recorded before the kill');
+  t.false(existsSync(join(out, 'records', 'A2.json')), 'A2 not finished at the kill');
   // The denoised planes cached by the estimation passes survive the kill; the resumed run uses them.
   t.true(existsSync(join(out, 'cache', 'salt_and_pepper')), 'salt-and-pepper cache left for the resume');
   // Whatever was left decodes: every image under wells/ is whole (temp files are the only partial ones).
@@ -120,7 +131,8 @@ test.serial('kill -9 mid-run leaves no corrupt file; --resume finishes with the 
   for (const f of wellFiles) await t.notThrowsAsync(readPlane(join(out, 'wells', f)), f);
   const s = await preprocess({ input: dump, output: out, workers: 1, resume: true, progress: false, shards: false });
   t.deepEqual(s.wells.failed, []);
-  t.true(s.wells.skipped.includes('A1'));
+  t.deepEqual(s.wells.skipped, ['A1']);
+  t.deepEqual(s.wells.done, ['A2'], 'the resumed run did the work the kill interrupted');
   t.false(existsSync(join(out, 'cache')), 'cache removed when the run completes');
   const clean = join(root, 'out', 'wells', 'A2');
   for (const f of (await readdir(clean)).filter((x) => x.endsWith('.png'))) {

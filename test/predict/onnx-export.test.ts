@@ -44,6 +44,7 @@ test('ONNX Runtime matches the TF.js forward pass (tiny config, random weights)'
     }
     t.log(`${head}: max |dp| = ${maxDp.toExponential(2)}, max |dlogit| = ${maxDl.toExponential(2)}`);
     t.true(maxDp <= 1e-4, `max |dp| ${maxDp}`);
+    t.true(maxDl <= 1e-5, `max |dlogit| ${maxDl}`);
   }
 });
 
@@ -53,23 +54,4 @@ test('export rejects unknown heads and missing weights', (t) => {
   t.throws(() => exportOnnx(plan, values, { heads: ['dapi'] }), { message: 'Expected one of autoencoding_0, autoencoding_1, nuclei for heads but received "dapi" (string)' });
   values.delete('head/nuclei/conv/filter');
   t.throws(() => exportOnnx(plan, values), { message: /weight head\/nuclei\/conv\/filter is missing/ });
-});
-
-test('export CLI writes a checkpoint as an ONNX file that ONNX Runtime loads', async (t) => {
-  const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { spawnSync } = await import('node:child_process');
-  const { writeModelDir } = await import('../../model/onnx/model_dir.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'isl-export-'));
-  const config = withHeads(tiny, { autoencoding: 1, labels: ['nuclei'] });
-  await writeModelDir(dir, config, randomWeights(buildPlan(config), 5));
-  const out = join(dir, 'stats.onnx');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'model/onnx/export.ts', '--model', dir, '--out', out, '--outputs', 'probabilities,median'], { cwd: new URL('../..', import.meta.url).pathname, encoding: 'utf8' });
-  t.is(r.status, 0, r.stderr);
-  const s = await ort.InferenceSession.create(readFileSync(out));
-  t.deepEqual([...s.outputNames].sort(), ['median/nuclei', 'probabilities/nuclei']);
-  t.deepEqual([...s.inputNames], ['input']);
-  await s.release();
-  rmSync(dir, { recursive: true, force: true });
 });

@@ -96,9 +96,9 @@ test('--threads sets the ONNX Runtime threads of each local worker (recorded in 
 test('bad options and inputs give clear errors', async (t) => {
   const { dir } = await setup();
   const base = { model: join(dir, 'model'), input: join(dir, 'wells'), output: join(dir, 'out'), progress: false };
-  await t.throwsAsync(predict({ ...base, mode: 'slow' as 'fast' }), { message: 'Expected fast or exact for --mode but received "slow" (string)' });
-  await t.throwsAsync(predict({ ...base, stats: ['median', 'p99' as 'mean'] }), { message: 'Expected a comma-separated list of median, mean, mode, std, entropy for --stats but received "p99" (string)' });
-  await t.throwsAsync(predict({ ...base, labels: ['GFP'] }), { message: 'Expected labels of the model (DAPI, TUJ1) for --labels but received "GFP" (string)' });
+  await t.throwsAsync(predict({ ...base, mode: 'slow' as 'fast' }), { message: 'Expected fast or exact for mode but received "slow" (string)' });
+  await t.throwsAsync(predict({ ...base, stats: ['median', 'p99' as 'mean'] }), { message: 'Expected a comma-separated list of median, mean, mode, std, entropy for stats but received "p99" (string)' });
+  await t.throwsAsync(predict({ ...base, labels: ['GFP'] }), { message: 'Expected labels of the model (DAPI, TUJ1) for labels but received "GFP" (string)' });
   await t.throwsAsync(predict({ ...base, model: join(dir, 'nope') }), { message: /model\.json: cannot read the checkpoint/ });
   await t.throwsAsync(predict({ ...base, input: join(dir, 'model') }), { message: /no canonical wells found/ });
   const cli = spawnSync(process.execPath, ['--import', 'tsx', 'pipelines/predict.ts', '--help'], { cwd: ROOT, encoding: 'utf8' });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { rng } from '../../core/random.ts';
 import { plane, type Plane } from '../../core/image.ts';
-import { compositePlane, layoutOf, type CompositeLayout } from '../../transforms/stitch/composite.ts';
+import { Compositor, compositePlane, layoutOf, type CompositeLayout } from '../../transforms/stitch/composite.ts';
 import { stitchWell } from '../../transforms/stitch/well.ts';
 import { texture } from './synth.ts';
 
@@ -122,4 +122,27 @@ test('bad input through the whole stitch: a missing grid slot stays empty (0) on
   const single = await compositePlane(layoutOf(one), () => tiles[0].plane);
   t.deepEqual([single.width, single.height], [96, 96]);
   t.deepEqual(single.data, tiles[0].plane.data);
+});
+
+test('Compositor: bands of canvas rows fed only the tile rows they need are bit-identical to the whole canvas', async (t) => {
+  const { tiles, layout } = cut();
+  const whole = await compositePlane(layout, (r, c) => tiles.find((x) => x.row === r && x.col === c)!.plane);
+  for (const rows of [1, 7, 40, layout.height]) {
+    const out = new Float32Array(whole.data.length);
+    for (let y0 = 0; y0 < layout.height; y0 += rows) {
+      const c = new Compositor(layout, { y0, y1: Math.min(layout.height, y0 + rows) });
+      for (const lt of layout.tiles) {
+        const need = c.tileRows(lt.row, lt.col);
+        if (!need) continue;
+        const p = tiles.find((x) => x.row === lt.row && x.col === lt.col)!.plane;
+        c.add(lt.row, lt.col, plane('float32', p.width, need.v1 - need.v0, p.data.slice(need.v0 * p.width, need.v1 * p.width)), need.v0);
+      }
+      out.set(c.finish().data, y0 * layout.width);
+    }
+    t.deepEqual(out, whole.data, `bands of ${rows} rows`);
+  }
+  const c = new Compositor(layout, { y0: 0, y1: 10 });
+  const p = tiles[0].plane;
+  t.throws(() => c.add(0, 0, plane('float32', p.width, 5, p.data.slice(0, 5 * p.width))), { message: /tile rows 0\.\.5 given, but this band needs rows 0\.\.\d+/ });
+  t.throws(() => c.finish(), { message: /were not supplied/ });
 });

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { onnxModel, type OnnxNode } from './onnx_proto.ts';
+import { encodeModel, type OnnxNode } from '../model/onnx/graph.ts';
 
 type Dims = number[];
 
@@ -121,7 +121,7 @@ function conv2dModel(stride: number): Uint8Array {
     { op: 'Conv', inputs: ['xt', 'ft'], outputs: ['yt'], attrs: { strides: [stride, stride] } },
     { op: 'Transpose', inputs: ['yt'], outputs: ['y'], attrs: { perm: NCHW_TO_NHWC } },
   ];
-  return onnxModel(nodes, [{ name: 'x', dims: ['n', 'h', 'w', 'c'] }, { name: 'f', dims: ['kh', 'kw', 'c', 'o'] }], [{ name: 'y', dims: ['n', 'oh', 'ow', 'o'] }]);
+  return encodeModel({ nodes, inputs: [{ name: 'x', dims: ['n', 'h', 'w', 'c'] }, { name: 'f', dims: ['kh', 'kw', 'c', 'o'] }], outputs: [{ name: 'y', dims: ['n', 'oh', 'ow', 'o'] }] });
 }
 
 function backpropInputModel(stride: number, outPad: [number, number]): Uint8Array {
@@ -131,7 +131,7 @@ function backpropInputModel(stride: number, outPad: [number, number]): Uint8Arra
     { op: 'ConvTranspose', inputs: ['dyt', 'ft'], outputs: ['dxt'], attrs: { strides: [stride, stride], output_padding: outPad } },
     { op: 'Transpose', inputs: ['dxt'], outputs: ['dx'], attrs: { perm: NCHW_TO_NHWC } },
   ];
-  return onnxModel(nodes, [{ name: 'dy', dims: ['n', 'oh', 'ow', 'o'] }, { name: 'f', dims: ['kh', 'kw', 'c', 'o'] }], [{ name: 'dx', dims: ['n', 'h', 'w', 'c'] }]);
+  return encodeModel({ nodes, inputs: [{ name: 'dy', dims: ['n', 'oh', 'ow', 'o'] }, { name: 'f', dims: ['kh', 'kw', 'c', 'o'] }], outputs: [{ name: 'dx', dims: ['n', 'h', 'w', 'c'] }] });
 }
 
 function backpropFilterModel(stride: number, kh: number, kw: number): Uint8Array {
@@ -143,7 +143,7 @@ function backpropFilterModel(stride: number, kh: number, kw: number): Uint8Array
     { op: 'Conv', inputs: ['xt', 'dyt'], outputs: ['g'], attrs: { dilations: [stride, stride] } },
     { op: 'Transpose', inputs: ['g'], outputs: ['gt'], attrs: { perm: [2, 3, 0, 1] } },
   ];
-  return onnxModel(nodes, [{ name: 'x', dims: ['n', 'h', 'w', 'c'] }, { name: 'dy', dims: ['n', 'oh', 'ow', 'o'] }], [{ name: 'gt', dims: [kh, kw, 'c', 'o'] }]);
+  return encodeModel({ nodes, inputs: [{ name: 'x', dims: ['n', 'h', 'w', 'c'] }, { name: 'dy', dims: ['n', 'oh', 'ow', 'o'] }], outputs: [{ name: 'gt', dims: [kh, kw, 'c', 'o'] }] });
 }
 
 interface ConvAttrs {
