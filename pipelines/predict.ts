@@ -145,7 +145,7 @@ export async function predictWellJob(wellId: string, options: Json, ctx: JobCont
   const [dir, wellName] = splitWellId(wellId);
   const [model, well] = await Promise.all([modelFor(o, ctx.threads), readCanonicalWell(dir, { well: wellName })]);
   const tRead = Date.now();
-  const pred = await (o.tta ? predictStackTta : predictStack)(model, preparePackageStack(model, well.transmitted.stack), { mode: o.mode, tile: o.tile });
+  const pred = await (o.tta ? predictStackTta : predictStack)(model, preparePackageStack(model, well.transmitted.stack, { name: well.well, source: dir }), { mode: o.mode, tile: o.tile });
   const tPredict = Date.now();
   const files = await writePrediction(o, { well: well.well, source: dir, width: well.width, height: well.height }, pred, model.config.bins, {
     seconds: { read: (tRead - t0) / 1000, predict: (tPredict - tRead) / 1000 },
@@ -165,7 +165,7 @@ async function predictBlock(wellId: string, o: JobOptions, ctx: JobContext, bloc
   const win = blockInput(t, block, o.mode);
   const well = await readCanonicalWell(dir, { well: wellName ?? head.well, region: win });
   const tRead = Date.now();
-  const pred = await predictStack(model, preparePackageStack(model, well.transmitted.stack), { mode: o.mode, tile: o.tile, block, image: { width: head.width, height: head.height, x: win.x, y: win.y } });
+  const pred = await predictStack(model, preparePackageStack(model, well.transmitted.stack, { name: well.well, source: dir }), { mode: o.mode, tile: o.tile, block, image: { width: head.width, height: head.height, x: win.x, y: win.y } });
   const tPredict = Date.now();
   const header: BlockHeader = {
     block,

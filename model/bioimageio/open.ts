@@ -6,8 +6,9 @@
  * are the same.
  *
  * Another tool's package:
- * - the well's z-planes fill the input's C channels as they fill our z-slots (channel c holds
- *   plane floor(c * depth / C)), then the declared preprocessing runs on the whole well;
+ * - the well's z-planes are the input's C channels, one to one (a well with another number of
+ *   planes fails with an error naming the package and the well: the network was trained on C
+ *   planes), then the declared preprocessing runs on the whole well;
  * - valid input sizes `min + k * step` (step a power of two) or one fixed size; each output axis
  *   is the input's plus `offset`, minus its `halo` on both sides, so the tiles overlap by the
  *   network's margin `halo - offset / 2`;
@@ -46,6 +47,10 @@ export interface PackagePlan {
   readonly fixedOutput?: number;
   readonly onnx: { source: string; sha256?: string };
   readonly channels: number;
+  /** The z-planes a well must have: C for other tools' packages; none for ours (its z-slots take any depth). */
+  readonly depth?: number;
+  /** The description file (`PACKAGE:bioimageio.yaml`), for errors. */
+  readonly file: string;
   readonly outputs: readonly TiledOutput[];
 }
 
@@ -164,6 +169,8 @@ export async function readPackagePlan(path: string): Promise<{ pkg: ModelPackage
       fixedOutput: step === 0 ? outputWindow : undefined,
       onnx: { source: onnx.source, sha256: onnx.sha256 },
       channels,
+      depth: isl ? undefined : channels,
+      file,
       outputs,
     },
   };
@@ -242,9 +249,15 @@ export async function openPackageModel(path: string, opts: OpenPackageOptions): 
   return { config, heads, statistics: opts.statistics, margin: (config.inputSize - config.outputWindow) / 2, stride: outputStride(config), session, threads, provider, plan };
 }
 
-/** The well's stack as the package's input: its C channels filled from the planes, then the declared preprocessing. */
-export function preparePackageStack(model: InferenceModel, stack: ZStack): ZStack {
+/**
+ * The well's stack as the package's input: its C channels filled from the planes, then the declared preprocessing.
+ * @param well the well's name and folder, for errors.
+ * @throws IslError BAD_INPUT naming the package's description and the well when the well's z-planes are not the package's channels.
+ */
+export function preparePackageStack(model: InferenceModel, stack: ZStack, well: { name: string; source: string }): ZStack {
   const plan = (model as Partial<PackageModel>).plan;
+  if (plan?.depth !== undefined && stack.depth !== plan.depth)
+    throw badInput(plan.file, `the package's input takes ${plan.depth} channels (z-planes) but well ${well.name} (${well.source}) has ${stack.depth} z-planes; predict feeds one plane per channel`, well.name);
   // Without preprocessing predictStack fills the channels itself (config.zSlots = C).
   if (!plan || plan.steps.length === 0) return stack;
   const n = stack.width * stack.height;
