@@ -204,6 +204,18 @@ function outputMargin(a: Axis, ref: Axis, input: TensorDescription, out: TensorD
   return margin;
 }
 
+/**
+ * The package's ONNX weights, checked against the sha256 its description records.
+ * @throws IslError BAD_INPUT naming the weights file when it is missing or its hash differs.
+ */
+async function onnxWeights(pkg: ModelPackage, plan: PackagePlan): Promise<{ file: string; bytes: Uint8Array }> {
+  const file = `${pkg.path}:${plan.onnx.source}`;
+  const bytes = await pkg.read(plan.onnx.source);
+  const actual = sha256(bytes);
+  if (plan.onnx.sha256 && actual !== plan.onnx.sha256.toLowerCase()) throw badInput(file, `has sha256 ${actual} but ${pkg.descriptionFile} records ${plan.onnx.sha256} (corrupt or replaced weights)`);
+  return { file, bytes };
+}
+
 /** Options of {@link openPackageModel}. */
 export interface OpenPackageOptions {
   heads?: readonly string[];
@@ -234,9 +246,7 @@ export async function openPackageModel(path: string, opts: OpenPackageOptions): 
   const { pkg, plan } = await readPackagePlan(path);
   checkPackageRequest(plan, opts);
   const heads = opts.heads ?? plan.heads;
-  const file = `${path}:${plan.onnx.source}`;
-  const bytes = await pkg.read(plan.onnx.source);
-  if (plan.onnx.sha256 && sha256(bytes) !== plan.onnx.sha256.toLowerCase()) throw badInput(file, `has sha256 ${sha256(bytes)} but the description records ${plan.onnx.sha256} (corrupt or replaced weights)`);
+  const { file, bytes } = await onnxWeights(pkg, plan);
   const wanted = new Set(heads.flatMap((h) => opts.statistics.map((s) => onnxOutputName(h, s))));
   const outputs = plan.outputs
     .map((o) => ({ ...o, names: o.names.map((n) => (wanted.has(n) ? n : '')) }))
@@ -300,8 +310,9 @@ export interface ModelSourceInfo {
  */
 export async function describeModel(path: string, request: { heads?: readonly string[]; statistics: readonly Statistic[]; tile: number }): Promise<ModelSourceInfo> {
   if (!isModelPackage(path)) return { config: (await readModelDir(path)).config, wholeImage: false };
-  const { plan } = await readPackagePlan(path);
+  const { pkg, plan } = await readPackagePlan(path);
   checkPackageRequest(plan, request);
+  await onnxWeights(pkg, plan); // before any worker starts, not once per well
   return { config: plan.config, wholeImage: plan.wholeImage };
 }
 
