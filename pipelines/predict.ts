@@ -1,7 +1,7 @@
 /**
  * Predicts fluorescence labels for every well of a folder of canonical wells.
  *
- *   npx tsx pipelines/predict.ts --model MODELDIR --input WELLS --output OUT
+ *   npx tsx pipelines/predict.ts --model MODELDIR|PACKAGE.zip --input WELLS --output OUT
  *       [--mode fast|exact] [--stats median,mean,mode,std,entropy] [--workers N]
  *       [--queue redis://HOST:PORT] [--resume] [--block-size PX]
  *
@@ -271,7 +271,7 @@ async function writePrediction(o: JobOptions, well: { well: string; source: stri
 /** CLI entry. */
 export async function main(argv = process.argv): Promise<void> {
   const program = command('predict', 'Predict fluorescence labels for every well of a folder of canonical wells (ISL convention).')
-    .requiredOption('--model <dir>', 'a checkpoint of pipelines/train.ts (model.json + weights.bin), or a bioimage.io model package (zip or folder) with ONNX weights')
+    .requiredOption('--model <dir|pkg.zip>', 'a checkpoint of pipelines/train.ts (model.json + weights.bin), or a bioimage.io model package (zip or folder) with ONNX weights')
     .requiredOption('--input <dir>', 'folder of canonical wells (one sub-folder per well, or several wells in one folder), or an OME-Zarr plate/image')
     .requiredOption('--output <dir>', 'output folder: OUT/<well>/ gets PNGs, an OME-TIFF and prediction.json')
     .option('--mode <mode>', 'fast (one pass per tile) or exact (the paper\'s per-patch definition, 4 passes)', PREDICT_DEFAULTS.mode)

@@ -9,7 +9,11 @@ import { STATISTICS, type Statistic } from '../model/onnx/infer.ts';
 
 /** Options of {@link predict} (and of each well's job). */
 export interface PredictOptions {
-  /** Model directory: a checkpoint of pipelines/train.ts (model/checkpoint.ts). */
+  /**
+   * A checkpoint directory of pipelines/train.ts (model/checkpoint.ts), or a bioimage.io model
+   * package, zip or folder (model/bioimageio/open.ts): ours from `export --bioimageio`, or another
+   * tool's with ONNX weights and one 2-D `(batch, channel, y, x)` input.
+   */
   model: string;
   /** Folder of canonical wells: one sub-folder per well, or one folder holding several wells' files. */
   input: string;
