@@ -168,8 +168,15 @@ test('predict --model PACKAGE (zip or folder) gives the predictions of the check
   t.regex(e!.message, /labels of the package \(DAPI, TUJ1\)/);
 });
 
-test('export --bioimageio without --sample is a usage error (exit 2)', (t) => {
+test('export --bioimageio without --sample, or with ONNX-only flags, and package flags without --bioimageio are usage errors (exit 2)', (t) => {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'pipelines/export.ts'), '--model', '/nonexistent', '--bioimageio', '/tmp/x.zip'], { encoding: 'utf8', cwd: ROOT });
   t.is(r.status, 2);
   t.regex(r.stderr, /--sample/);
+  // Package options without --bioimageio (and ONNX options with it) are mistakes, not ignored.
+  const stray = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'pipelines/export.ts'), '--model', '/nonexistent', '--sample', '/tmp/w'], { encoding: 'utf8', cwd: ROOT });
+  t.is(stray.status, 2);
+  t.regex(stray.stderr, /for --sample but/);
+  const mixed = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'pipelines/export.ts'), '--model', '/nonexistent', '--bioimageio', '/tmp/x.zip', '--sample', '/tmp/w', '--layout', 'nhwc'], { encoding: 'utf8', cwd: ROOT });
+  t.is(mixed.status, 2);
+  t.regex(mixed.stderr, /for --layout but/);
 });
