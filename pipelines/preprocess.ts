@@ -260,7 +260,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   const inputs: Record<string, string> = {};
   if (canonical) {
     const found = isOmeZarr(input) ? new Map(listZarrWells(input).map((e) => [e.well, input])) : findCanonicalWells(input);
-    if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npx tsx io/discover.ts --input ${input}\``, { file: input });
+    if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npm run discover -- --input ${input}\``, { file: input });
     wells = [...found.keys()];
   } else {
     dump = await readDump(input);
