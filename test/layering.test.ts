@@ -5,6 +5,7 @@
  * (type-only ones too), dynamic `import('...')` (also in types), and `new URL('./x.ts',
  * import.meta.url)` (worker entry points). A dynamic import of a computed path (runners/job.ts loads
  * a job's module, bench/run.ts a bench) cannot be checked here.
+ * Project files must also form no import cycle.
  */
 import test from 'ava';
 import { readdir, readFile } from 'node:fs/promises';
@@ -108,4 +109,21 @@ test('no file imports a higher floor', async (t) => {
     }
   }
   t.deepEqual(up, []);
+});
+
+test('project files form no import cycle', async (t) => {
+  const edges = await graph(false); // a worker entry importing its starter is no cycle
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[] = [];
+  const visit = (node: string, path: string[]) => {
+    state.set(node, 'open');
+    for (const next of edges.get(node) ?? []) {
+      if (!edges.has(next)) continue;
+      if (state.get(next) === 'open') cycles.push([...path.slice(path.indexOf(next)), next].join(' -> '));
+      else if (!state.has(next)) visit(next, [...path, next]);
+    }
+    state.set(node, 'done');
+  };
+  for (const node of edges.keys()) if (!state.has(node)) visit(node, [node]);
+  t.deepEqual(cycles, []);
 });
