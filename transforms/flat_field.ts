@@ -35,6 +35,7 @@
 import { badOption, IslError } from '../core/errors.ts';
 import { plane, type Plane } from '../core/image.ts';
 import { gaussianBlur } from './gaussian.ts';
+import { sortedQuantile } from './quantile.ts';
 import type { Modality } from './normalize.ts';
 import { exactQuantile, PixelQuantiles, type PixelQuantilesOptions } from './pixel_stats.ts';
 import { isConstant, requireFinite, requireSameSize } from './validate.ts';
@@ -243,16 +244,8 @@ function ratioSpread(img: Float32Array, F: Float32Array): number {
   for (let i = 0; i < img.length; i++) if (F[i] > 0) r[n++] = img[i] / F[i];
   if (n === 0) return Infinity;
   const s = r.subarray(0, n).sort();
-  const lo = quantileOf(s, 0.05, true);
-  return lo > 0 ? Math.log(quantileOf(s, 0.95, true) / lo) : Infinity;
-}
-
-/** q-quantile with linear interpolation (numpy's default); sorts `v` in place unless `sorted`. */
-function quantileOf(v: Float64Array, q: number, sorted = false): number {
-  const s = sorted ? v : v.sort();
-  const pos = q * (s.length - 1);
-  const k = Math.floor(pos);
-  return k + 1 < s.length ? s[k] + (pos - k) * (s[k + 1] - s[k]) : s[k];
+  const lo = sortedQuantile(s, 0.05);
+  return lo > 0 ? Math.log(sortedQuantile(s, 0.95) / lo) : Infinity;
 }
 
 /** Bilinear upsampling of block values (sample at block centres, edges held) to W x H. */
