@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { badInput, badOption } from '../core/errors.ts';
 import { fromFloat32, plane, zStack, type Plane, type Well } from '../core/image.ts';
-import { formatIslName } from './isl_names.ts';
+import { formatIslName, type IslName } from './isl_names.ts';
 import { wellPlanesOf, type WellPlanes } from './well_planes.ts';
 import { isCanonicalPlane, listIslFiles } from './isl_folders.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
@@ -104,13 +104,8 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   return { well, width, height, transmitted: { channel: tChannels[0], stack: zStack(zPlanes) }, labels };
 }
 
-export interface WriteCanonicalOptions {
-  readonly lab?: string;
-  readonly condition?: string;
-  readonly year?: number;
-  readonly month?: number;
-  readonly day?: number;
-  readonly minute?: number;
+/** The ISL filename fields of the written files (`lab`, `condition`, date and `minute`), plus how they are written. */
+export interface WriteCanonicalOptions extends Pick<IslName, 'lab' | 'condition' | 'year' | 'month' | 'day' | 'minute'> {
   /** How labels were projected over z (default MAXPROJECT). */
   readonly depthComputation?: string;
   /** Lateral pixel size in micrometres, recorded in the OME-TIFF. */
