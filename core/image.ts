@@ -68,17 +68,6 @@ export interface Well {
   readonly labels: ReadonlyMap<string, Plane<'float32'>>;
 }
 
-/** Byte size of a value, used as the stream "length" of an item for backpressure. */
-export function byteLengthOf(value: unknown): number {
-  if (ArrayBuffer.isView(value)) return value.byteLength;
-  if (value && typeof value === 'object') {
-    const v = value as Record<string, unknown>;
-    if ('plane' in v) return byteLengthOf(v.plane);
-    if ('data' in v && ArrayBuffer.isView(v.data)) return (v.data as ArrayBufferView).byteLength;
-  }
-  return 1;
-}
-
 const CONSTRUCTORS = { uint8: Uint8Array, uint16: Uint16Array, float32: Float32Array } as const;
 
 /** Allocates (or wraps) a plane, checking that the array matches the shape and dtype. */

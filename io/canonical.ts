@@ -7,12 +7,15 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { badInput, badOption } from '../core/errors.ts';
-import { fromFloat32, plane, stackPlane, zStack, type Plane, type Well } from '../core/image.ts';
-import { formatIslName } from './isl_names.ts';
+import { fromFloat32, plane, zStack, type Plane, type Well } from '../core/image.ts';
+import { formatIslName, type IslName } from './isl_names.ts';
+import { wellPlanesOf, type WellPlanes } from './well_planes.ts';
 import { isCanonicalPlane, listIslFiles } from './isl_folders.ts';
 import { readPlane, type ReadPlaneOptions } from './read.ts';
 import { writeOmeTiffFrom, writePng, type OmeTiffOptions } from './write.ts';
 import { isOmeZarr, readZarrWell } from './zarr/index.ts';
+
+export type { WellPlanes };
 
 export interface ReadCanonicalOptions {
   /** The well to load when the folder holds several (e.g. "A4"). */
@@ -101,13 +104,8 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   return { well, width, height, transmitted: { channel: tChannels[0], stack: zStack(zPlanes) }, labels };
 }
 
-export interface WriteCanonicalOptions {
-  readonly lab?: string;
-  readonly condition?: string;
-  readonly year?: number;
-  readonly month?: number;
-  readonly day?: number;
-  readonly minute?: number;
+/** The ISL filename fields of the written files (`lab`, `condition`, date and `minute`), plus how they are written. */
+export interface WriteCanonicalOptions extends Pick<IslName, 'lab' | 'condition' | 'year' | 'month' | 'day' | 'minute'> {
   /** How labels were projected over z (default MAXPROJECT). */
   readonly depthComputation?: string;
   /** Lateral pixel size in micrometres, recorded in the OME-TIFF. */
@@ -116,20 +114,6 @@ export interface WriteCanonicalOptions {
   readonly omeTiff?: boolean;
   /** Sample bytes above which the OME-TIFF becomes BigTIFF (default just under 4 GiB). */
   readonly bigTiffAbove?: OmeTiffOptions['bigTiffAbove'];
-}
-
-/**
- * A well whose planes are produced one at a time (the streamed form of `Well`): canonical
- * intensities in [0, 1], each plane asked for once, in order (transmitted z 0.., then labels).
- */
-export interface WellPlanes {
-  readonly well: string;
-  readonly width: number;
-  readonly height: number;
-  readonly transmitted: { readonly channel: string; readonly depth: number };
-  readonly labels: readonly string[];
-  /** Plane z of the transmitted channel, or a label's image (z 0). */
-  plane(channel: string, z: number): Promise<Plane<'float32'>> | Plane<'float32'>;
 }
 
 /**
@@ -145,17 +129,6 @@ export async function writeCanonicalWell(outDir: string, well: Well, opts: Write
   if (stack.width !== well.width || stack.height !== well.height) throw badOption('well.transmitted.stack', `a ${well.width}x${well.height} stack like the well`, `${stack.width}x${stack.height}`);
   for (const [c, p] of well.labels) if (p.width !== well.width || p.height !== well.height) throw badOption(`well.labels.${c}`, `a ${well.width}x${well.height} plane like the well`, `${p.width}x${p.height}`);
   return writeCanonicalWellFrom(outDir, wellPlanesOf(well), opts);
-}
-
-/** A well held in memory as {@link WellPlanes}. */
-export function wellPlanesOf(well: Well): WellPlanes {
-  const { stack, channel } = well.transmitted;
-  return {
-    well: well.well, width: well.width, height: well.height,
-    transmitted: { channel, depth: stack.depth },
-    labels: [...well.labels.keys()],
-    plane: (ch, z) => (ch === channel ? stackPlane(stack, z) : well.labels.get(ch)!),
-  };
 }
 
 /**

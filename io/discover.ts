@@ -5,19 +5,18 @@
  * - Fiji `TileConfiguration.txt` (`file; ; (x, y)` lines give stage positions; the grid is derived from them);
  * and in each, multi-page TIFFs without a z in the name become one row per page (`page` = `z`).
  *
- * CLI: `npx tsx io/discover.ts --input DIR [--template T] [--transmitted C,..] [--overlap F]` (see --help).
+ * The command line is pipelines/discover.ts (`npm run discover`).
  */
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import pLimit from 'p-limit';
-import { command, isMain, number, positiveInt, runCli } from '../core/cli.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { badOption, IslError } from '../core/errors.ts';
 import { TRANSMITTED_CHANNELS } from '../core/image.ts';
 import { parseIslName } from './isl_names.ts';
 import { DUMP_CONFIG, DumpConfigSchema, MANIFEST, formatManifest, type DumpConfig, type ManifestEntry } from './manifest.ts';
 import { imageInfo, type ImageInfo } from './read.ts';
-import { TILE_ORDERS, TILE_ORIGINS, tileNumbering, tilePosition, type TileOrder, type TileOrigin } from './tile_numbering.ts';
+import { tileNumbering, tilePosition, type TileOrder, type TileOrigin } from './tile_numbering.ts';
 
 export type Layout = 'isl' | 'template' | 'tile-config';
 
@@ -332,60 +331,3 @@ export async function discover(root: string, opts: DiscoverOptions = {}): Promis
   }
   return { layout, entries, config, wroteConfig: !hasConfig && !opts.dryRun, configExisted: hasConfig, ignored };
 }
-
-/** Comma-separated and repeatable list option. */
-function list(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
-}
-
-/** The `discover` command line (exported for tests). */
-export async function main(argv = process.argv): Promise<void> {
-  const program = command('discover', 'Write manifest.csv (and dump.json if absent) for a raw microscope dump.')
-    .requiredOption('--input <dir>', 'dump folder (manifest.csv and dump.json are written here)')
-    .option('--template <pattern>', "filename template relative to the input, e.g. '{well}_r{row}_c{col}_z{z}_{channel}.tif'; placeholders {well} {row} {col} {z} {channel} {tile}")
-    .option('--grid-cols <n>', 'grid columns, to turn {tile} into row/column (this or --grid-rows)', positiveInt)
-    .option('--grid-rows <n>', 'grid rows, to turn {tile} into row/column (this or --grid-cols)', positiveInt)
-    .option('--tile-order <order>', `{tile} numbering fills a grid ${TILE_ORDERS.join(' or ')} first (default row)`)
-    .option('--tile-origin <corner>', `corner of the first {tile}: ${TILE_ORIGINS.join(', ')} (default UL)`)
-    .option('--snake', 'serpentine {tile} order: every second row (column with --tile-order column) runs backwards')
-    .option('--tile-base <n>', 'index of the first {tile} (default 0)', number)
-    .option('--tile-config <file>', 'Fiji TileConfiguration file (default: TileConfiguration.txt in the input, if present)')
-    .option('--channel <name>', 'channel name when file names carry none')
-    .option('--well <name>', 'well name when file names carry none (default: the input folder name)')
-    .option('--transmitted <channels>', 'transmitted-light channels for dump.json (comma-separated; default: BRIGHTFIELD, PHASE_CONTRAST, DIC if found)', list)
-    .option('--overlap <fraction>', 'nominal tile overlap as a fraction of the tile width, for dump.json', number)
-    .option('--overlap-px <pixels>', 'nominal tile overlap in pixels, for dump.json', number)
-    .option('--pixel-size <um>', 'pixel size in micrometres, for dump.json', number)
-    .option('--dry-run', 'print what would be written, write nothing')
-    .addHelpText('after', '\nLayouts: TileConfiguration.txt (Fiji), --template, else ISL-convention names\n(lab-...,well-A4,...,z_depth-3,channel-PHASE_CONTRAST,is_mask-false.png). Multi-page TIFFs\nwithout {z} become one row per page. Exits 1 with a one-line reason on failure.');
-  await runCli(
-    program,
-    async (o: Record<string, any>) => {
-      const d = await discover(o.input, {
-        template: o.template,
-        gridCols: o.gridCols,
-        gridRows: o.gridRows,
-        tileOrder: o.tileOrder,
-        tileOrigin: o.tileOrigin,
-        snake: o.snake,
-        tileBase: o.tileBase,
-        tileConfig: o.tileConfig,
-        channel: o.channel,
-        well: o.well,
-        transmitted: o.transmitted,
-        overlap: o.overlap,
-        overlapPx: o.overlapPx,
-        pixelSizeUm: o.pixelSize,
-        dryRun: o.dryRun,
-      });
-      const wells = new Set(d.entries.map((e) => e.well)).size;
-      const verb = o.dryRun ? 'would write' : 'wrote';
-      console.log(`${verb} ${join(o.input, MANIFEST)}: ${d.entries.length} rows, ${wells} well${wells === 1 ? '' : 's'}, layout ${d.layout}${d.ignored.length ? `, ${d.ignored.length} image files not matched (e.g. ${d.ignored[0]})` : ''}`);
-      const configState = d.wroteConfig ? 'wrote' : d.configExisted ? 'kept existing' : 'would write';
-      console.log(`${configState} ${join(o.input, DUMP_CONFIG)}: ${JSON.stringify(d.config)}`);
-    },
-    argv,
-  );
-}
-
-if (isMain(import.meta.url)) await main();

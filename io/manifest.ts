@@ -115,7 +115,7 @@ export async function readDumpConfig(root: string): Promise<DumpConfig> {
   try {
     text = await readFile(join(root, DUMP_CONFIG), 'utf8');
   } catch (e) {
-    throw new IslError('BAD_MANIFEST', `missing ${DUMP_CONFIG} in ${root} (run \`npx tsx io/discover.ts --input ${root}\` to write one)`, { file: DUMP_CONFIG, cause: e });
+    throw new IslError('BAD_MANIFEST', `missing ${DUMP_CONFIG} in ${root} (run \`npm run discover -- --input ${root}\` to write one)`, { file: DUMP_CONFIG, cause: e });
   }
   let json: unknown;
   try {
@@ -359,7 +359,7 @@ export async function readDump(root: string, opts: ReadDumpOptions = {}): Promis
   try {
     text = await readFile(join(root, MANIFEST), 'utf8');
   } catch (e) {
-    throw new IslError('BAD_MANIFEST', `missing ${MANIFEST} in ${root} (run \`npx tsx io/discover.ts --input ${root}\` to write one)`, { file: MANIFEST, cause: e });
+    throw new IslError('BAD_MANIFEST', `missing ${MANIFEST} in ${root} (run \`npm run discover -- --input ${root}\` to write one)`, { file: MANIFEST, cause: e });
   }
   const { rows, errors } = parseManifest(text, root);
   const byWell = new Map<string, ManifestRow[]>();

@@ -57,7 +57,7 @@ export type StageImpl<I = any, O = any> =
 
 /** A registered kind of stage: a versioned id, a parameter schema, and a factory. */
 export interface StageKind<P = any, C = any> {
-  /** Versioned id, e.g. `isl:transform:median:v1`. */
+  /** Versioned id `isl:<transform|io|internal>:<kind>:v<N>`, e.g. `isl:transform:salt_and_pepper:v1`. */
   readonly id: string;
   readonly params: z.ZodType<P>;
   /** Builds the stage from validated params and the run's context (paths, shared state). */

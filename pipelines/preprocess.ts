@@ -36,12 +36,15 @@ import { saltAndPepper } from './stages/salt_and_pepper.ts';
 import { z } from 'zod';
 import { findCanonicalWells } from '../io/isl_folders.ts';
 import { writeQcReport, type WellQc } from './qc_report.ts';
-import { writeShards, type ShardOptions } from './shards.ts';
+import { SHARD_DEFAULTS, writeShards, type ShardOptions } from './shards.ts';
 import { finishPlate, withZarrStage } from './stages/write_zarr.ts';
 import { isOmeZarr, listZarrWells } from '../io/zarr/index.ts';
 import { preprocessOut } from '../io/out_layout.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+const MIB = 2 ** 20;
+/** Wells processed at once when `workers` is not given. */
+export const PREPROCESS_WORKERS = 2;
 export const DEFAULT_GRAPH = join(HERE, 'preprocess.yaml');
 export const CANONICAL_GRAPH = join(HERE, 'canonical.yaml');
 
@@ -168,7 +171,7 @@ async function denoise(dump: Dump, graph: GraphSpec, opts: PreprocessOptions, we
   const job: WellJobOptions = { input: resolve(opts.input), output: opts.output, mode: 'training', graph: prefix, canonical: false };
   const run = await runWells(todo, { module: 'pipelines/preprocess.ts', fn: 'denoiseWell', options: job as unknown as Json }, {
     records: preprocessOut.denoiseRecords(opts.output),
-    workers: opts.workers ?? 2,
+    workers: opts.workers ?? PREPROCESS_WORKERS,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
     resume: true,
@@ -260,7 +263,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   const inputs: Record<string, string> = {};
   if (canonical) {
     const found = isOmeZarr(input) ? new Map(listZarrWells(input).map((e) => [e.well, input])) : findCanonicalWells(input);
-    if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npx tsx io/discover.ts --input ${input}\``, { file: input });
+    if (found.size === 0) throw new IslError('BAD_INPUT', `no ${MANIFEST} and no ISL-convention images in ${input}: write a manifest with \`npm run discover -- --input ${input}\``, { file: input });
     wells = [...found.keys()];
   } else {
     dump = await readDump(input);
@@ -277,7 +280,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   const todo = wells.filter((w) => !failed.has(w));
   const run: RunSummary = await runWells(todo, { module: 'pipelines/preprocess.ts', fn: 'preprocessWell', options: job as unknown as Json }, {
     records: preprocessOut.records(output),
-    workers: opts.workers ?? 2,
+    workers: opts.workers ?? PREPROCESS_WORKERS,
     queue: opts.queue,
     redisPassword: opts.redisPassword,
     resume: opts.resume,
@@ -313,7 +316,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessSum
   const inputBytes = dump ? (await Promise.all([...dump.wells.values()].flatMap((w) => w.rows.map((r) => stat(r.file).then((s) => s.size, () => 0))))).reduce((a, b) => a + b, 0) : undefined;
   const seconds = (Date.now() - t0) / 1000;
   await writeFileAtomic(runJson, JSON.stringify({
-    config: { input, output, mode, workers: opts.workers ?? 2, queue: opts.queue ? 'yes (URL not recorded: it may hold credentials)' : undefined, resume: !!opts.resume, keepFailedQc: !!opts.keepFailedQc, shards: opts.shards, graph },
+    config: { input, output, mode, workers: opts.workers ?? PREPROCESS_WORKERS, queue: opts.queue ? 'yes (URL not recorded: it may hold credentials)' : undefined, resume: !!opts.resume, keepFailedQc: !!opts.keepFailedQc, shards: opts.shards, graph },
     versions: versions(),
     inputs: { checksums_sha256: inputs, wells: wells.length, bytes: inputBytes },
     wells: { done: run.done.map((d) => d.well), skipped: run.skipped, failed: [...failed].map(([well, error]) => ({ well, error })) },
@@ -331,24 +334,24 @@ export async function main(argv = process.argv): Promise<void> {
     .requiredOption('--output <dir>', 'output folder')
     .option('--mode <mode>', 'training (all stages) or inference (drops training-only stages; no labels needed)', 'training')
     .option('--graph <file>', 'pipeline graph (YAML/JSON); default pipelines/preprocess.yaml (raw) or pipelines/canonical.yaml (canonical input)')
-    .option('--workers <n>', 'wells processed at once in worker threads', positiveInt, 2)
+    .option('--workers <n>', 'wells processed at once in worker threads', positiveInt, PREPROCESS_WORKERS)
     .option('--queue <url>', 'redis://HOST:PORT: run wells as BullMQ jobs (start workers with runners/worker.ts)')
     .option('--redis-password <pw>', 'Redis password (or $ISL_REDIS_PASSWORD)')
     .option('--resume', 'skip wells and fields finished by an earlier run')
     .option('--keep-failed-qc', 'keep wells that fail QC in the shards')
     .option('--zarr', 'also write the canonical wells as an OME-Zarr plate, OUT/plate.zarr (napari-ome-zarr, vizarr, Fiji MoBIE)')
     .option('--no-shards', 'do not write training shards')
-    .option('--shard-format <format>', 'parquet or arrow', 'parquet')
-    .option('--patch-size <px>', 'patch side', positiveInt, 256)
-    .option('--patches-per-well <n>', 'patches sampled per well', positiveInt, 64)
-    .option('--test-fraction <f>', 'fraction of wells held out as the test split', number, 0.25)
-    .option('--seed <n>', 'seed of patch sampling and the split', positiveInt, 1)
-    .option('--shard-max-mb <mb>', 'largest shard file, MB', positiveInt, 512);
+    .option('--shard-format <format>', 'parquet or arrow', SHARD_DEFAULTS.format)
+    .option('--patch-size <px>', 'patch side', positiveInt, SHARD_DEFAULTS.patchSize)
+    .option('--patches-per-well <n>', 'patches sampled per well', positiveInt, SHARD_DEFAULTS.patchesPerWell)
+    .option('--test-fraction <f>', 'fraction of wells held out as the test split', number, SHARD_DEFAULTS.testFraction)
+    .option('--seed <n>', 'seed of patch sampling and the train/test split of wells', positiveInt, SHARD_DEFAULTS.seed)
+    .option('--shard-max-mib <mib>', 'largest shard file, MiB (2^20 bytes)', positiveInt, SHARD_DEFAULTS.maxBytes / MIB);
   await runCli(program, async (o) => {
     const s = await preprocess({
       input: o.input, output: o.output, mode: o.mode, graph: o.graph, workers: o.workers, queue: o.queue, redisPassword: o.redisPassword ?? process.env.ISL_REDIS_PASSWORD,
       resume: o.resume, keepFailedQc: o.keepFailedQc, zarr: o.zarr,
-      shards: o.shards === false ? false : { format: o.shardFormat, patchSize: o.patchSize, patchesPerWell: o.patchesPerWell, testFraction: o.testFraction, seed: o.seed, maxBytes: o.shardMaxMb * 1e6 },
+      shards: o.shards === false ? false : { format: o.shardFormat, patchSize: o.patchSize, patchesPerWell: o.patchesPerWell, testFraction: o.testFraction, seed: o.seed, maxBytes: o.shardMaxMib * MIB },
     });
     const failedQc = s.qc?.filter((q) => !q.pass).map((q) => q.well) ?? [];
     process.stdout.write(JSON.stringify({ event: 'done', output: resolve(o.output), wells: s.wells.done.length + s.wells.skipped.length, failed: s.wells.failed, failedQc, shards: s.shards?.files.length ?? 0, runJson: s.runJson }) + '\n');

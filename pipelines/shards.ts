@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { isProjectedLabel, listIslFiles } from '../io/isl_folders.ts';
 import { readCanonicalWell } from '../io/canonical.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
-import { ShardWriter } from '../io/shards/writer.ts';
+import { DEFAULT_SHARD_MAX_BYTES, ShardWriter } from '../io/shards/writer.ts';
 import { SCHEMA_VERSION, type ShardFormat, type ShardMeta } from '../io/shards/schema.ts';
 import { splitWells, wellPatches } from '../transforms/patches.ts';
 import { NORMALIZATION_TARGETS } from '../transforms/normalize.ts';
@@ -21,7 +21,8 @@ export interface ShardOptions {
   readonly maxBytes: number;
 }
 
-const DEFAULTS: ShardOptions = { format: 'parquet', patchSize: 256, patchesPerWell: 64, testFraction: 0.25, seed: 1, maxBytes: 512e6 };
+/** The shard defaults, declared once (preprocess's CLI shows the same). */
+export const SHARD_DEFAULTS: Readonly<ShardOptions> = Object.freeze({ format: 'parquet', patchSize: 256, patchesPerWell: 64, testFraction: 0.25, seed: 1, maxBytes: DEFAULT_SHARD_MAX_BYTES });
 
 /** The labels a canonical well folder holds, from its file names (no decoding). */
 function labelsOf(dir: string): string[] {
@@ -33,7 +34,7 @@ function labelsOf(dir: string): string[] {
  * OUT/shards/split.json. Wells are loaded one at a time. A well smaller than the patch is an error.
  */
 export async function writeShards(output: string, wells: readonly string[], o: Partial<ShardOptions> & { mode: string; source: Record<string, unknown> }): Promise<{ files: string[]; rows: number; split: { train: string[]; test: string[] } }> {
-  const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as ShardOptions;
+  const opts = { ...SHARD_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as ShardOptions;
   const split = splitWells(wells, { testFraction: wells.length > 1 ? opts.testFraction : 0, seed: opts.seed });
   const dirOf = (w: string) => preprocessOut.well(output, w);
   const first = await readCanonicalWell(dirOf(wells[0]), { well: wells[0] });

@@ -24,7 +24,11 @@ export const DEFAULT_QUEUE_NAME = 'isl-wells';
 export interface RunOptions {
   /** Directory of per-well completion records (`<well>.json`); `resume` skips wells recorded there. */
   readonly records: string;
-  /** Local worker threads (default: available cores). Ignored with `queue`: workers run the jobs. */
+  /**
+   * Local worker threads (default here: available cores; the pipelines pass their own: predict
+   * min(cores, 2), PREDICT_DEFAULTS.workers; preprocess 2, PREPROCESS_WORKERS). Ignored with
+   * `queue`: workers run the jobs.
+   */
   readonly workers?: number;
   /** `redis://HOST:PORT` or `rediss://...`: enqueue one BullMQ job per well instead of running locally. */
   readonly queue?: string;

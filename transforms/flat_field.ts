@@ -35,6 +35,8 @@
 import { badOption, IslError } from '../core/errors.ts';
 import { plane, type Plane } from '../core/image.ts';
 import { gaussianBlur } from './gaussian.ts';
+import { sortedQuantile } from './quantile.ts';
+import { upsampleBlocks } from './upsample.ts';
 import type { Modality } from './normalize.ts';
 import { exactQuantile, PixelQuantiles, type PixelQuantilesOptions } from './pixel_stats.ts';
 import { isConstant, requireFinite, requireSameSize } from './validate.ts';
@@ -147,7 +149,7 @@ export class FlatFieldEstimator {
     const selection = keep.length >= this.minImages ? 'background' : 'fallback-all';
     if (selection === 'fallback-all') keep = t.images.map((_, i) => i);
     const med = exactQuantile(keep.map((i) => t.images[i]), t.tw, t.th, 0.5);
-    const field = normalizeToMeanOne(gaussianBlur(upsample(med, t.block, W, H), sigma), 'flat-field');
+    const field = normalizeToMeanOne(gaussianBlur(upsampleBlocks(med, t.block, W, H), sigma), 'flat-field');
     return { field, images: keep.length, rejected: n - keep.length, skipped: this.skipped, sigma, selection };
   }
 }
@@ -243,45 +245,8 @@ function ratioSpread(img: Float32Array, F: Float32Array): number {
   for (let i = 0; i < img.length; i++) if (F[i] > 0) r[n++] = img[i] / F[i];
   if (n === 0) return Infinity;
   const s = r.subarray(0, n).sort();
-  const lo = quantileOf(s, 0.05, true);
-  return lo > 0 ? Math.log(quantileOf(s, 0.95, true) / lo) : Infinity;
-}
-
-/** q-quantile with linear interpolation (numpy's default); sorts `v` in place unless `sorted`. */
-function quantileOf(v: Float64Array, q: number, sorted = false): number {
-  const s = sorted ? v : v.sort();
-  const pos = q * (s.length - 1);
-  const k = Math.floor(pos);
-  return k + 1 < s.length ? s[k] + (pos - k) * (s[k + 1] - s[k]) : s[k];
-}
-
-/** Bilinear upsampling of block values (sample at block centres, edges held) to W x H. */
-function upsample(p: Plane<'float32'>, b: number, W: number, H: number): Plane<'float32'> {
-  const out = plane('float32', W, H);
-  const { width: tw, height: th, data: d } = p;
-  const xi0 = new Int32Array(W);
-  const xi1 = new Int32Array(W);
-  const xf = new Float32Array(W);
-  for (let x = 0; x < W; x++) {
-    const u = Math.min(Math.max((x + 0.5) / b - 0.5, 0), tw - 1);
-    xi0[x] = Math.floor(u);
-    xi1[x] = Math.min(xi0[x] + 1, tw - 1);
-    xf[x] = u - xi0[x];
-  }
-  for (let y = 0; y < H; y++) {
-    const v = Math.min(Math.max((y + 0.5) / b - 0.5, 0), th - 1);
-    const j0 = Math.floor(v);
-    const j1 = Math.min(j0 + 1, th - 1);
-    const fy = v - j0;
-    const r0 = j0 * tw;
-    const r1 = j1 * tw;
-    for (let x = 0; x < W; x++) {
-      const a = d[r0 + xi0[x]] + xf[x] * (d[r0 + xi1[x]] - d[r0 + xi0[x]]);
-      const c = d[r1 + xi0[x]] + xf[x] * (d[r1 + xi1[x]] - d[r1 + xi0[x]]);
-      out.data[y * W + x] = a + fy * (c - a);
-    }
-  }
-  return out;
+  const lo = sortedQuantile(s, 0.05);
+  return lo > 0 ? Math.log(sortedQuantile(s, 0.95) / lo) : Infinity;
 }
 
 /** Scales a field to mean 1; throws if its mean is not positive. */

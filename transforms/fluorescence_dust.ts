@@ -18,6 +18,7 @@
 import { badOption, IslError } from '../core/errors.ts';
 import { plane, type Plane } from '../core/image.ts';
 import { gaussianBlur } from './gaussian.ts';
+import { sortedQuantile } from './quantile.ts';
 import { medianFilter5 } from './median.ts';
 import { isConstant, requireFinite, requireSameSize } from './validate.ts';
 
@@ -184,10 +185,10 @@ function robustStats(v: Float32Array): { median: number; sd: number } {
   const s = new Float32Array(Math.ceil(v.length / step));
   for (let i = 0, j = 0; i < v.length; i += step, j++) s[j] = v[i];
   s.sort();
-  const med = s[s.length >> 1];
+  const med = sortedQuantile(s, 0.5);
   for (let j = 0; j < s.length; j++) s[j] = Math.abs(s[j] - med);
   s.sort();
-  return { median: med, sd: 1.4826 * s[s.length >> 1] };
+  return { median: med, sd: 1.4826 * sortedQuantile(s, 0.5) };
 }
 
 /** Binary dilation with a 3x3 square. */

@@ -17,6 +17,7 @@
  */
 import { badOption } from '../core/errors.ts';
 import { plane, type Plane } from '../core/image.ts';
+import { upsampleBlocks } from './upsample.ts';
 import { requireFinite } from './validate.ts';
 import { ALL_ONES, ensureMemory, I32, op, simdConst, V128, wasmModule } from './wasm.ts';
 
@@ -206,31 +207,6 @@ function blurBlocks(p: Plane<'float32'>, sigma: number, f: number): Blurred {
   const small = plane('float32', cw, ch, Float32Array.from(sum, (s, j) => s / cnt[j]));
   const remaining = Math.sqrt(Math.max(sigma * sigma - (f * f - 1) / 12, 0)) / f;
   const exact = remaining > 0 ? blurExact(small, remaining) : undefined;
-  const blurred = exact ? exact.plane.data : small.data;
-  // bilinear upsampling: block j's centre is at fine coordinate (j + 0.5) f - 0.5; flat beyond the outer centres
-  const out = plane('float32', W, H);
-  const o = out.data;
-  const x0 = new Int32Array(W);
-  const x1 = new Int32Array(W);
-  const fx = new Float32Array(W);
-  for (let x = 0; x < W; x++) {
-    const t = Math.min(Math.max((x + 0.5) / f - 0.5, 0), cw - 1);
-    x0[x] = Math.floor(t);
-    x1[x] = Math.min(x0[x] + 1, cw - 1);
-    fx[x] = t - x0[x];
-  }
-  for (let y = 0; y < H; y++) {
-    const t = Math.min(Math.max((y + 0.5) / f - 0.5, 0), ch - 1);
-    const y0 = Math.floor(t);
-    const y1 = Math.min(y0 + 1, ch - 1);
-    const fy = t - y0;
-    const r0 = y0 * cw;
-    const r1 = y1 * cw;
-    for (let x = 0; x < W; x++) {
-      const a = blurred[r0 + x0[x]] + fx[x] * (blurred[r0 + x1[x]] - blurred[r0 + x0[x]]);
-      const b = blurred[r1 + x0[x]] + fx[x] * (blurred[r1 + x1[x]] - blurred[r1 + x0[x]]);
-      o[y * W + x] = a + fy * (b - a);
-    }
-  }
+  const out = upsampleBlocks(exact ? exact.plane : small, f, W, H);
   return { plane: out, finite: exact ? exact.finite : small.data.every(Number.isFinite) };
 }

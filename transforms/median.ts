@@ -46,7 +46,7 @@ function loadKernel(p: Plane<'float32'>, what: string): Kernel {
 }
 
 export interface SaltAndPepperOptions {
-  /** Stop after this many passes even if the image still changes (default 32, the paper's bound). */
+  /** Stop after this many passes even if the image still changes (default 32). */
   maxIterations?: number;
 }
 
@@ -62,7 +62,8 @@ export interface SaltAndPepperResult {
 
 /**
  * Removes salt-and-pepper noise (hot and dead pixels) by applying the 5x5 median repeatedly until
- * the image stops changing, as the paper does for fluorescence (it converges within 32 passes).
+ * no pixel changes, as the paper does for fluorescence, or until `maxIterations` passes; on noisy
+ * fluorescence the bound is often reached first (`converged: false`, `changed` says by how much).
  * Passes after the first refilter only the 8 x 64 tiles next to a tile that changed.
  * @throws IslError BAD_OPTION for maxIterations not a positive integer; BAD_INPUT for NaN/Infinity.
  */

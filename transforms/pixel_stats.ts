@@ -25,6 +25,7 @@
 import { badOption, IslError } from '../core/errors.ts';
 import { plane, type Plane } from '../core/image.ts';
 import { requireFinite, requireSameSize } from './validate.ts';
+import { sortedQuantile } from './quantile.ts';
 
 export interface PixelQuantilesOptions {
   /** Histogram bins per pixel, even (default 32). More bins: finer quantiles, more memory. */
@@ -223,15 +224,12 @@ export function exactQuantile(images: readonly Float32Array[], width: number, he
   const n = images.length;
   const out = plane('float32', width, height);
   const o = out.data;
-  const pos = q * (n - 1);
-  const k = Math.floor(pos);
-  const frac = pos - k;
   const v = new Float64Array(n);
   for (let i = 0; i < o.length; i++) {
     for (let j = 0; j < n; j++) v[j] = images[j][i];
     if (n <= 64) sortSmall(v, n);
     else v.sort(); // thousands of thumbnails (flat-field background selection): O(n log n)
-    o[i] = frac > 0 ? v[k] + frac * (v[k + 1] - v[k]) : v[k];
+    o[i] = sortedQuantile(v, q);
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * the paper's manual review (which dropped 11 wells for a motorized-stage fault).
  */
 import type { Plane } from '../core/image.ts';
+import { quantiles } from './quantile.ts';
 
 export interface QcThresholds {
   /** Sharpest transmitted plane may be at most this many planes from the centre (default: max(1, depth/4)). */
@@ -60,11 +61,6 @@ export function sharpness(p: Plane<'float32'>): number {
       s += l * l;
     }
   return s / Math.max(1, (W - 2) * (H - 2));
-}
-
-function quantiles(values: Float32Array | number[], qs: number[]): number[] {
-  const s = Float32Array.from(values).sort();
-  return qs.map((q) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]);
 }
 
 /**

@@ -46,6 +46,8 @@ export interface ShardFileInfo {
 }
 
 const MiB = 1 << 20;
+/** Default upper bound of one shard file: 512 MiB (2^29 bytes). */
+export const DEFAULT_SHARD_MAX_BYTES = 512 * MiB;
 /** Arrow binary offsets are int32: keep every batch column well below 2 GiB. */
 const MAX_ROW_GROUP_BYTES = 1024 * MiB;
 
@@ -213,7 +215,7 @@ export class ShardWriter {
     const meta = parsed.data;
     if (meta.schema_version !== SCHEMA_VERSION) throw badOption('meta.schema_version', `${SCHEMA_VERSION}`, meta.schema_version);
     if (new Set(meta.labels).size !== meta.labels.length) throw badOption('meta.labels', 'distinct label names', meta.labels.join(','));
-    const maxBytes = options.maxBytes ?? 512 * MiB;
+    const maxBytes = options.maxBytes ?? DEFAULT_SHARD_MAX_BYTES;
     const row = rowBlobBytes(meta);
     // A file must hold at least one row plus headers and footer.
     const minBytes = row + 16 * 1024 + JSON.stringify(meta).length * 6;

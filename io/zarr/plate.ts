@@ -13,7 +13,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromFloat32, type Plane, type Well } from '../../core/image.ts';
-import { wellPlanesOf, type WellPlanes } from '../canonical.ts';
+import { wellPlanesOf, type WellPlanes } from '../well_planes.ts';
 import { badInput } from '../../core/errors.ts';
 import { writeImage, NGFF_VERSION, type ImageChannel, type ImageSpec } from './image.ts';
 import { plateGrid, wellPosition, type PlatePosition } from './layout.ts';

@@ -213,13 +213,13 @@ withShared(test, 'lscm-speckle')('Fiji TileConfiguration of lscm-speckle: 4x3 se
 });
 
 test('CLI: --help exits 0; a failure exits 1 with a one-line reason', (t) => {
-  const help = spawnSync(process.execPath, ['--import', 'tsx', 'io/discover.ts', '--help'], { cwd: REPO, encoding: 'utf8' });
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'pipelines/discover.ts', '--help'], { cwd: REPO, encoding: 'utf8' });
   t.is(help.status, 0);
   t.regex(help.stdout, /Usage: discover \[options\]/);
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'io/discover.ts', '--input', '/nonexistent/dump'], { cwd: REPO, encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'pipelines/discover.ts', '--input', '/nonexistent/dump'], { cwd: REPO, encoding: 'utf8' });
   t.is(bad.status, 1);
   t.is(bad.stderr, 'discover: /nonexistent/dump: input folder not found\n');
-  const usage = spawnSync(process.execPath, ['--import', 'tsx', 'io/discover.ts'], { cwd: REPO, encoding: 'utf8' });
+  const usage = spawnSync(process.execPath, ['--import', 'tsx', 'pipelines/discover.ts'], { cwd: REPO, encoding: 'utf8' });
   t.is(usage.status, 2);
   t.regex(usage.stderr, /required option '--input <dir>' not specified/);
 });

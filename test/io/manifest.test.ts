@@ -60,7 +60,7 @@ test('dump-wide problems throw BAD_MANIFEST naming manifest.csv or dump.json', a
   const { root, entries } = await makeDump();
   const csv = await readFile(join(root, 'manifest.csv'), 'utf8');
   await rm(join(root, 'manifest.csv'));
-  await t.throwsAsync(readDump(root), { message: `manifest.csv: missing manifest.csv in ${root} (run \`npx tsx io/discover.ts --input ${root}\` to write one)` });
+  await t.throwsAsync(readDump(root), { message: `manifest.csv: missing manifest.csv in ${root} (run \`npm run discover -- --input ${root}\` to write one)` });
   await writeFile(join(root, 'manifest.csv'), '');
   await t.throwsAsync(readDump(root), { message: 'manifest.csv: empty manifest: expected a header path,well,tile_row,tile_col,z,channel and one row per image' });
   await writeFile(join(root, 'manifest.csv'), 'path,well,tile_row,tile_col,z,channel\n');
@@ -81,7 +81,7 @@ test('dump-wide problems throw BAD_MANIFEST naming manifest.csv or dump.json', a
   await writeFile(join(root, 'dump.json'), JSON.stringify({ transmitted: ['PHASE_CONTRAST'], overlap: 1.5, bitDepth: 12 }));
   await t.throwsAsync(readDump(root), { message: /^dump\.json: overlap: .*; bitDepth: / });
   await rm(join(root, 'dump.json'));
-  await t.throwsAsync(readDump(root), { message: `dump.json: missing dump.json in ${root} (run \`npx tsx io/discover.ts --input ${root}\` to write one)` });
+  await t.throwsAsync(readDump(root), { message: `dump.json: missing dump.json in ${root} (run \`npm run discover -- --input ${root}\` to write one)` });
   await rm(root, { recursive: true });
 });
 

@@ -1,6 +1,7 @@
 /** Crops and display scaling for report figures. */
 import { plane, type Plane } from '../../core/image.ts';
 import { badOption } from '../../core/errors.ts';
+import { quantiles } from '../quantile.ts';
 
 /** Default side of the top-left crop shown in the report, px. */
 export const DEFAULT_CROP = 256;
@@ -30,8 +31,7 @@ export function topLeftCrop(p: Plane<'float32'>, size = DEFAULT_CROP): Plane<'fl
  * @param q quantile in (0, 1]; default 0.995.
  */
 export function displayGain(p: Plane<'float32'>, q = 0.995): number {
-  const sorted = Float32Array.from(p.data).sort();
-  const v = sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const [v] = quantiles(p.data, [q]);
   if (!(v > 0)) return 1;
   return Math.max(1, Math.min(20, 1 / v));
 }

@@ -8,7 +8,7 @@ export { otsuThreshold } from './otsu.ts';
 export { connectedComponents, objectAreas, type Labels } from './components.ts';
 export { distanceTransform } from './distance.ts';
 export { splitTouching } from './watershed.ts';
-export { gaussianBlur } from './smooth.ts';
+export { gaussianBlur } from '../gaussian.ts';
 export { segmentNuclei, type SegmentOptions, type Segmentation } from './segment.ts';
 export { matchObjects, type ObjectMatch } from './objects.ts';
 export { objectMeans } from './object_means.ts';

@@ -9,7 +9,7 @@ import { otsuThreshold } from './otsu.ts';
 import { connectedComponents, objectAreas, type Labels } from './components.ts';
 import { distanceTransform } from './distance.ts';
 import { splitTouching } from './watershed.ts';
-import { gaussianBlur } from './smooth.ts';
+import { gaussianBlur } from '../gaussian.ts';
 
 /** Options of {@link segmentNuclei}; every field has a default. */
 export interface SegmentOptions {

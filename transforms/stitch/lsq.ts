@@ -5,6 +5,7 @@
  * from their stage position (stage faults).
  */
 import { badOption } from '../../core/errors.ts';
+import { quantiles } from '../quantile.ts';
 
 /** A trusted pairwise measurement: tile b sits at (dx, dy) px from tile a. */
 export interface Link {
@@ -152,10 +153,7 @@ function solveGroups(n: number, group: number[], links: readonly Link[], kept: b
 }
 
 function median(v: number[]): number {
-  if (v.length === 0) return 0;
-  const s = [...v].sort((p, q) => p - q);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : 0.5 * (s[h - 1] + s[h]);
+  return v.length === 0 ? 0 : quantiles(v, [0.5])[0];
 }
 
 /** Least-squares affine q ~ A s + t over the given pairs; a mean translation (A = I) when under-determined. */
