@@ -3,7 +3,7 @@
  * holds the files itself or one sub-folder per well (one level down; hidden folders such as
  * OUT/.records are skipped).
  */
-import { readdirSync, type Dirent } from 'node:fs';
+import { readdirSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { badInput } from '../core/errors.ts';
 import { parseIslName, type IslName } from './isl_names.ts';
@@ -34,9 +34,12 @@ function entries(dir: string, what: string): Dirent[] {
   }
 }
 
+/** A folder, or a symbolic link to one (pipelines/demo.ts predicts a folder of links to wells). */
+const isFolder = (dir: string, e: Dirent): boolean => e.isDirectory() || (e.isSymbolicLink() && statSync(join(dir, e.name), { throwIfNoEntry: false })?.isDirectory() === true);
+
 const islFiles = (dir: string, list: Dirent[]): IslFile[] =>
   list
-    .filter((e) => !e.isDirectory())
+    .filter((e) => !isFolder(dir, e))
     .map((e) => e.name)
     .sort()
     .flatMap((file) => {
@@ -60,7 +63,7 @@ export function listIslFiles(dir: string, what = 'ISL-convention images'): IslFi
  */
 export function scanIslFolders(root: string, what = 'ISL-convention images'): IslFile[] {
   const list = entries(root, what);
-  const dirs = list.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const dirs = list.filter((e) => isFolder(root, e) && !e.name.startsWith('.')).map((e) => e.name).sort();
   return [...islFiles(root, list), ...dirs.flatMap((d) => listIslFiles(join(root, d), what))];
 }
 

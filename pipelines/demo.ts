@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { generateDump } from '../fixtures/generate.ts';
+import { generateDump, type GenerateOptions } from '../fixtures/generate.ts';
 import { configByName } from '../model/plan.ts';
 import { train } from '../model/trainer.ts';
 import { command, isMain, positiveInt, runCli } from '../core/cli.ts';
@@ -27,6 +27,8 @@ export interface DemoOptions {
   readonly seed: number;
   readonly steps: number;
   readonly config: string;
+  /** Size of the generated dump (default: the `demo` preset, 4 wells of 3x3 tiles of 256 px); a test runs a smaller one. */
+  readonly dump?: Pick<GenerateOptions, 'wells' | 'grid' | 'tile'>;
 }
 
 function step(name: string, detail: Record<string, unknown> = {}): void {
@@ -41,8 +43,8 @@ export async function demo(o: DemoOptions): Promise<string> {
 
   if (!existsSync(join(dump, 'truth', 'summary.json'))) {
     step('generate', { dump });
-    // 5 z-planes: the small config's z-slots (the paper config takes 13).
-    await generateDump({ out: dump, preset: 'demo', seed: o.seed, z: 5 });
+    // As many z-planes as the config's z-slots (small 5, tiny 2; the paper config takes 13).
+    await generateDump({ ...o.dump, out: dump, preset: 'demo', seed: o.seed, z: config.zSlots });
   }
   step('preprocess', { output: pre });
   const s = await preprocess({ input: dump, output: pre, resume: true, shards: { patchSize: 86, patchesPerWell: 400, testFraction: 0.25, seed: o.seed } });

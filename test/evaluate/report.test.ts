@@ -1,8 +1,8 @@
 /**
  * Renders the evaluation report in headless Chromium (Debian `chromium`, installed by .ci/run) and
  * checks what a person would see: every image loaded, the metrics table present, no console
- * errors and no network request. Skips with a clear message when Chromium or playwright-core is
- * absent.
+ * errors and no network request. Chromium or playwright-core absent: skipped with a clear message,
+ * or failing under CI=true (test/helpers/prerequisite.ts).
  */
 import test from 'ava';
 import { existsSync } from 'node:fs';
@@ -13,17 +13,16 @@ import { pathToFileURL } from 'node:url';
 import { evaluate } from '../../pipelines/evaluate.ts';
 import { diskImage, predictionWithErrors, TRUE_DISKS, W, H } from './synth.ts';
 import { writeWell } from './wells.ts';
+import { requirePrerequisite } from '../helpers/prerequisite.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 type Playwright = typeof import('playwright-core');
 const playwright: Playwright | undefined = await import('playwright-core').catch(() => undefined);
-const skipReason = !existsSync(CHROMIUM) ? `${CHROMIUM} not found (apt-get install chromium)` : !playwright ? 'playwright-core is not installed (npm install --save-dev playwright-core)' : undefined;
-const browserTest = skipReason ? test.skip : test;
-const skipped = skipReason ? ` [skipped: ${skipReason}]` : '';
+const browserTest = requirePrerequisite(requirePrerequisite(test, CHROMIUM, existsSync(CHROMIUM), 'apt-get install chromium'), 'playwright-core', playwright !== undefined, 'npm install --save-dev playwright-core');
 
-browserTest(`report: index.html shows every image and the metrics table in Chromium, offline and without console errors${skipped}`, async (t) => {
+browserTest(`report: index.html shows every image and the metrics table in Chromium, offline and without console errors`, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'isl-report-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const truth = {

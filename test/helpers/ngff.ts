@@ -1,7 +1,7 @@
 /**
  * Independent checks of our OME-Zarr output: Debian's python3-zarr (2.13) opening it, and the
  * strict NGFF 0.4 JSON Schemas of ../shared/specs (ajv). Missing tools skip the test with a
- * reason, except under CI=true, where they fail it (CI installs them: .ci/run).
+ * reason, except under CI=true, where they fail it ({@link requirePrerequisite}; CI installs them: .ci/run).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -11,24 +11,16 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import { createHash } from 'node:crypto';
 import { fromFloat32, stackPlane, type Well } from '../../core/image.ts';
 import { labelZ } from '../../io/zarr/index.ts';
+import { requirePrerequisite } from './prerequisite.ts';
 
 export const NGFF_SPECS = fileURLToPath(new URL('../../../shared/specs/ngff-0.4', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 
-/** Why the independent checks cannot run here, or undefined when they can. */
-export function ngffToolsMissing(): string | undefined {
-  if (!existsSync(join(NGFF_SPECS, 'schemas'))) return `${NGFF_SPECS}/schemas not found beside the repository`;
-  const r = spawnSync(PYTHON, ['-c', 'import zarr, numpy'], { encoding: 'utf8' });
-  if (r.status !== 0) return `${PYTHON} with zarr and numpy not found (apt-get install python3-zarr python3-numpy)`;
-  return undefined;
-}
-
-/** ava's test, or (tools missing, not CI) a skip naming what is missing, or (tools missing under CI=true) a failing test. */
+/** ava's test when the NGFF schemas and python3-zarr are both here, otherwise skipped, or failing under CI=true. */
 export function withNgffTools<T extends (title: string, fn: (t: any) => unknown) => unknown>(test: T & { skip: T }): T {
-  const missing = ngffToolsMissing();
-  if (!missing) return test;
-  if (process.env.CI === 'true') return ((title: string) => test(title, (t: any) => t.fail(`CI=true but ${missing}`))) as unknown as T;
-  return ((title: string, fn: (t: any) => unknown) => test.skip(`${title} [skipped: ${missing}]`, fn)) as unknown as T;
+  const zarr = spawnSync(PYTHON, ['-c', 'import zarr, numpy'], { encoding: 'utf8' }).status === 0;
+  const gated = requirePrerequisite(test, '../shared/specs/ngff-0.4/schemas', existsSync(join(NGFF_SPECS, 'schemas')), 'the NGFF specs folder beside the repository');
+  return requirePrerequisite(gated, 'python3-zarr', zarr, `${PYTHON} importing zarr and numpy: apt-get install python3-zarr python3-numpy`);
 }
 
 /** Runs a Python snippet with Debian's python3 (zarr 2.13); returns its stdout parsed as JSON. */

@@ -1,8 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { requirePrerequisite, type Register } from './prerequisite.ts';
 
-/** Whether Debian's redis-server is installed (.ci/run installs it; tests skip without it). */
+/** Whether Debian's redis-server is installed (.ci/run installs it). */
 export const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0;
+
+/** ava's registrar when redis-server is installed, otherwise skipped, or failing under CI=true. */
+export const withRedis = <T extends Register & { skip: Register }>(test: T): T => requirePrerequisite(test, 'redis-server', HAVE_REDIS, 'apt-get install redis-server');
 
 /** Resolves once a child process has exited (at once if it already has). */
 export const exited = (c: ChildProcess): Promise<void> =>

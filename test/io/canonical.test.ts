@@ -7,6 +7,7 @@ import { readCanonicalWell, writeCanonicalWell, writeCanonicalWellFrom } from '.
 import { spawnSync } from 'node:child_process';
 import { plane, stackPlane, zStack, type Well } from '../../core/image.ts';
 import { sharedDataset, withShared } from '../helpers/shared.ts';
+import { requirePrerequisite } from '../helpers/prerequisite.ts';
 import { decodeGreyPng } from './png_reference.ts';
 
 const ISL = 'isl-condition-b-top';
@@ -104,13 +105,7 @@ test('readCanonicalWell: missing z-plane, several wells, duplicate label, wrong 
 // tifffile (Debian python3-tifffile) is the independent reader of the BigTIFF OME-TIFF; CI has it.
 const tifffile = spawnSync('/usr/bin/python3', ['-c', 'import tifffile, numpy'], { encoding: 'utf8' }).status === 0;
 
-test('writeCanonicalWellFrom: planes produced one at a time; past the BigTIFF threshold the OME-TIFF is BigTIFF and tifffile reads every plane exactly', async (t) => {
-  if (!tifffile) {
-    if (process.env.CI === 'true') t.fail('/usr/bin/python3 with tifffile is required in CI (python3-tifffile in .ci/run)');
-    else t.log('SKIP: /usr/bin/python3 cannot import tifffile (apt install python3-tifffile)');
-    if (process.env.CI !== 'true') t.pass();
-    return;
-  }
+requirePrerequisite(test, 'python3-tifffile', tifffile, '/usr/bin/python3 importing tifffile and numpy: apt-get install python3-tifffile')('writeCanonicalWellFrom: planes produced one at a time; past the BigTIFF threshold the OME-TIFF is BigTIFF and tifffile reads every plane exactly', async (t) => {
   const W = 37, H = 23, D = 3;
   const value = (ch: number, z: number, i: number) => ((ch * 7919 + z * 104729 + i * 31) % 65536) / 65535;
   const asked: string[] = [];

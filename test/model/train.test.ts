@@ -6,6 +6,7 @@ import { mulberry32 } from '../../core/random.ts';
 import { loadCheckpoint } from '../../model/checkpoint.ts';
 import { tiny } from '../../model/plan.ts';
 import { train, type PatchLike, type PatchSource } from '../../model/trainer.ts';
+import { memoryPatchSource } from '../helpers/patch_source.ts';
 
 const P = 30;
 const Z = 2;
@@ -18,20 +19,7 @@ function memorySource(n: number, seed: number, labels = ['nuclei']): PatchSource
     const data = Float32Array.from({ length: P * P }, (_, i) => input[i] * 0.8);
     return { input, inputMask: Uint8Array.of(1, 1), labels: new Map([['nuclei', { data, mask: new Uint8Array(P * P).fill(1) }]]) };
   });
-  return {
-    patchSize: P,
-    zCount: Z,
-    labels,
-    epoch: async function* (e) {
-      const order = patches.map((_, i) => i);
-      const r = mulberry32(1000 + e);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = Math.floor(r() * (i + 1));
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      for (const i of order) yield patches[i];
-    },
-  };
+  return memoryPatchSource(patches, { patchSize: P, zCount: Z, labels });
 }
 
 const base = { config: tiny, batch: 4, lr: 1e-3, seed: 7, jsonProgress: true, threads: 1 };

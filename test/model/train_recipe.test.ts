@@ -8,6 +8,7 @@ import { loadCheckpoint } from '../../model/checkpoint.ts';
 import { buildPlan, phased, tiny, withHeads } from '../../model/plan.ts';
 import { learningRate } from '../../model/schedule.ts';
 import { assembleExample, evaluate, train, type PatchLike, type PatchSource } from '../../model/trainer.ts';
+import { memoryPatchSource } from '../helpers/patch_source.ts';
 
 const P = 30;
 const Z = 2;
@@ -25,27 +26,15 @@ function rowSource(ys: number[], copies: number, seed: number, poisoned: number[
       return { y, input, inputMask: Uint8Array.of(1, 1), labels: new Map([['nuclei', { data, mask: new Uint8Array(P * P).fill(1) }]]) };
     }),
   );
-  return {
-    patchSize: P,
-    zCount: Z,
-    labels: ['nuclei'],
-    epoch: async function* (e) {
-      const order = patches.map((_, i) => i);
-      const r = mulberry32(1000 + e);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = Math.floor(r() * (i + 1));
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      for (const i of order) {
-        const p = patches[i];
-        // From epoch 1 on, patches at `invertLater` rows teach the inverse relation.
-        if (e > 0 && invertLater.includes(p.y!)) {
-          const l = p.labels.get('nuclei')!;
-          yield { ...p, labels: new Map([['nuclei', { data: l.data.map((v) => 0.75 - v), mask: l.mask }]]) };
-        } else yield p;
-      }
+  // From epoch 1 on, patches at `invertLater` rows teach the inverse relation.
+  return memoryPatchSource(patches, {
+    patchSize: P, zCount: Z, labels: ['nuclei'],
+    atEpoch: (p, e) => {
+      if (e === 0 || !invertLater.includes(p.y!)) return p;
+      const l = p.labels.get('nuclei')!;
+      return { ...p, labels: new Map([['nuclei', { data: l.data.map((v) => 0.75 - v), mask: l.mask }]]) };
     },
-  };
+  });
 }
 
 const base = { config: tiny, batch: 4, lr: 1e-3, seed: 7, jsonProgress: true, threads: 1 };

@@ -19,7 +19,7 @@ import { predict, predictWellJob } from '../../pipelines/predict.ts';
 import { partKey, partRecords, writeRecord } from '../../runners/job.ts';
 import { mulberry32 } from '../../core/random.ts';
 import { randomWeights } from './weights.ts';
-import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
+import { exited, startRedis, withRedis } from '../helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Stride 4 > output window 6: exact mode runs shifted passes, which blocks must reproduce too.
@@ -102,7 +102,7 @@ for (const mode of ['fast', 'exact'] as const) {
   });
 }
 
-(HAVE_REDIS ? test : test.skip)(`queue mode (real redis-server, two workers): split well identical to the unsplit local run${HAVE_REDIS ? '' : ' [skipped: redis-server not installed]'}`, async (t) => {
+withRedis(test)(`queue mode (real redis-server, two workers): split well identical to the unsplit local run`, async (t) => {
   const { dir, base } = await setup();
   const redis = await startRedis();
   const workers: ChildProcess[] = [];

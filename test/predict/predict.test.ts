@@ -13,7 +13,7 @@ import { createInferenceModel, predictStack, closeInferenceModel } from '../../m
 import { listWells, predict } from '../../pipelines/predict.ts';
 import { mulberry32 } from '../../core/random.ts';
 import { randomWeights } from './weights.ts';
-import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
+import { exited, startRedis, withRedis } from '../helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const config: ModelConfig = { ...structuredClone(tiny), heads: { autoencoding: 0, labels: ['DAPI', 'TUJ1'] } };
@@ -107,7 +107,7 @@ test('bad options and inputs give clear errors', async (t) => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-(HAVE_REDIS ? test : test.skip)(`queue mode gives the same files as local mode${HAVE_REDIS ? '' : ' [skipped: redis-server not installed]'}`, async (t) => {
+withRedis(test)(`queue mode gives the same files as local mode`, async (t) => {
   const { dir } = await setup();
   const redis = await startRedis();
   const workers: ChildProcess[] = [];

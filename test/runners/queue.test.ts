@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runWells } from '../../runners/run.ts';
-import { HAVE_REDIS, exited, startRedis } from '../helpers/redis.ts';
+import { exited, startRedis, withRedis } from '../helpers/redis.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const JOB = { module: 'test/runners/fixture-job.ts', fn: 'fixtureJob' };
-const maybe = HAVE_REDIS ? test.serial : test.serial.skip;
-const SKIP = HAVE_REDIS ? '' : ' [skipped: redis-server not installed; apt-get install redis-server]';
+const maybe = withRedis(test.serial);
 
 function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 20000): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -31,7 +30,7 @@ function waitForLine(child: ChildProcess, stream: 'stdout' | 'stderr', re: RegEx
 }
 
 
-maybe(`two queue workers, one killed mid-job: every well done exactly once, same outputs as local${SKIP}`, async (t) => {
+maybe(`two queue workers, one killed mid-job: every well done exactly once, same outputs as local`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'isl-queue-'));
   const redis = await startRedis();
   const workers: ChildProcess[] = [];
@@ -91,7 +90,7 @@ maybe(`two queue workers, one killed mid-job: every well done exactly once, same
   }
 });
 
-maybe(`split wells in the queue: a worker killed mid-part, every part and every merge done exactly once, same outputs as local${SKIP}`, async (t) => {
+maybe(`split wells in the queue: a worker killed mid-part, every part and every merge done exactly once, same outputs as local`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'isl-queue-parts-'));
   const redis = await startRedis();
   const workers: ChildProcess[] = [];
