@@ -33,7 +33,7 @@ export interface GradCheckOptions {
   seed?: number;
   /** Random directions per tensor (default 2). */
   directions?: number;
-  /** Loss change aimed at by one step h along a direction (default 1e-5). */
+  /** Loss change aimed at by one step h along a direction (default 3e-6). */
   lossChange?: number;
   /** Which trainable tensors to check (default all). */
   tensors?: (name: string) => boolean;
@@ -64,7 +64,7 @@ export interface GradCheckReport {
   tensors: TensorCheck[];
 }
 
-const DEFAULTS = { batch: 2, seed: 1, directions: 2, lossChange: 1e-5 };
+const DEFAULTS = { batch: 2, seed: 1, directions: 2, lossChange: 3e-6 };
 const MIN_STEP = 1e-7;
 const MAX_STEP = 0.05;
 
