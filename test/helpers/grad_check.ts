@@ -4,21 +4,21 @@
  *
  * For each trainable tensor T and direction v (i.i.d. N(0, 1) entries over T only) it compares the
  * graph's directional derivative <g_T, v> with (L(θ + h v) - L(θ - h v)) / 2h. The step h is chosen
- * per tensor so the loss moves by about `lossChange` (h = lossChange / |g_T|, clamped), which keeps
- * float32 rounding of the loss (measured: `lossNoise`) small against the signal while the step stays
- * in the locally quadratic regime. The graph side uses the float32 weights actually fed (θ ± h v
+ * per tensor so the loss moves by about `lossChange` (h = lossChange / |g_T|, clamped), a balance:
+ * smaller steps raise the share of the loss's float32 rounding (measured: `lossNoise`), larger ones
+ * cross more kinks (ReLU, max-pool argmax switches), which limit the accuracy (model/README.md). The graph side uses the float32 weights actually fed (θ ± h v
  * rounded), so weight rounding is not counted as error.
  *
  * The error of a tensor, rms over directions of |fd - <g, v>|, is in the units of |g_T| (for
- * v ~ N(0, I), <g, v> has standard deviation |g_T|), so `error / gradNorm` is a relative error of
- * the whole tensor's gradient that does not depend on the directions' luck; `noise` is the finite
+ * v ~ N(0, I), <g, v> has standard deviation |g_T|), so `error / gradNorm` estimates the relative error of
+ * the whole tensor's gradient (from only `directions` samples: a bug shows in many tensors); `noise` is the finite
  * difference's expected error from the loss's rounding alone, for tensors whose true gradient is 0
  * (e.g. the projection bias, removed by every path's batch norm).
  *
  * Batch-norm gammas and betas are drawn around (1, 0) rather than left at their initial values, so
  * a backward pass that forgets a factor gamma, or one that is only right at beta = 0, is caught.
  *
- * Usage: `const r = await gradCheck(buildPlan(phased, {inputSize: 34}), {seed: 1}); gradFailures(r, 0.02)`.
+ * Usage: `const r = await gradCheck(buildPlan(phased, {inputSize: 34}), {seed: 1}); gradFailures(r, 0.15)` (the tolerance test/model/onnxtrain.test.ts uses).
  */
 import { deriveSeed, rng } from '../../core/random.ts';
 import { initialValues } from '../../model/network.ts';
@@ -90,8 +90,8 @@ export async function gradCheck(plan: Plan, options: GradCheckOptions = {}): Pro
   try {
     const bins = plan.config.bins;
     const px = so * so;
-    // The ISL loss in float64 from the graph's float32 logits: the graph's own loss output is a
-    // float32 scalar near 1, whose rounding (~6e-8) would swamp small finite differences.
+    // The ISL loss in float64 from the graph's float32 logits, an independent check of the graph's
+    // loss and a little less noisy than its float32 scalar (measured 5.1e-8 vs 7.1e-8 on phased).
     const total = async (ws: Map<string, Float32Array>) => {
       const logits = await step.logits(input, feeds, ws);
       let s = 0;
@@ -148,10 +148,7 @@ export async function gradCheck(plan: Plan, options: GradCheckOptions = {}): Pro
   }
 }
 
-/**
- * Tensors whose gradient is wrong: error > rtol * |g_T| + 4 * noise (4 sigma of the loss's
- * rounding). Also returns, for reporting, each tensor's relative error error / max(|g_T|, noise).
- */
+/** Tensors whose gradient is wrong: error > rtol * |g_T| + 4 * noise (4 sigma of the loss's rounding). */
 export function gradFailures(report: GradCheckReport, rtol: number): TensorCheck[] {
   return report.tensors.filter((t) => !(t.error <= rtol * t.gradNorm + 4 * t.noise));
 }
