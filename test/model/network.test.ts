@@ -48,37 +48,18 @@ test('uniform logits score exactly 1.0; discretisation rounds v * 255', (t) => {
   t.is(headLoss(tf.zeros([1, 1, 1, 256]) as tf.Tensor4D, { values: new Float32Array(1), mask: new Uint8Array(1) }), null);
 });
 
-test('the ONNX training graph computes the tfjs loss and finite-difference gradients', async (t) => {
+// Its gradients are checked tensor by tensor in test/model/onnxtrain.test.ts.
+test('the ONNX training graph computes the tfjs loss', async (t) => {
   const W = createWeights(plan, 3);
   const tfLoss = tf.tidy(() => islLoss(plan.heads, forward(plan, W, tf.tensor4d(inputNhwc, [B, S, S, C]), { training: true }), targets).total.dataSync()[0]);
   W.forEach((v) => v.dispose());
   const step = await OnnxTrainStep.create(plan, B, 1);
   const feeds = headFeeds(plan, targets);
   const weights = new Map(plan.weights.filter((w) => w.trainable).map((w) => [w.name, initialValues(w, 3)]));
-  const x = toNchw(inputNhwc);
-  const total = async (ws: Map<string, Float32Array>) => {
-    const r = await step.run(x, feeds, ws);
-    let s = 0;
-    for (const [h, f] of feeds) s += f.coef * r.losses.get(h)!;
-    return { s, r };
-  };
-  const { s, r } = await total(weights);
+  const r = await step.run(toNchw(inputNhwc), feeds, weights);
+  let s = 0;
+  for (const [h, f] of feeds) s += f.coef * r.losses.get(h)!;
   t.true(Math.abs(s - tfLoss) < 1e-5, `onnx ${s} tfjs ${tfLoss}`);
-  // Central differences on the largest-gradient element of weights all over the network.
-  const names = ['projection/conv/filter', 'tower0/block2/expand/conv/filter', 'tower1/block0/expand/conv/filter', 'tower1/block4/expand/conv_transpose/filter', 'tower1/block5/reduce/bn/beta', 'upper/block1/expand/bn/gamma', 'head/nuclei/conv/bias'];
-  const eps = 2e-3;
-  for (const name of names) {
-    const g = r.grads.get(name)!;
-    let k = 0;
-    for (let i = 1; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[k])) k = i;
-    const at = (d: number) => {
-      const w = Float32Array.from(weights.get(name)!);
-      w[k] += d;
-      return new Map(weights).set(name, w);
-    };
-    const fd = ((await total(at(eps))).s - (await total(at(-eps))).s) / (2 * eps);
-    t.true(Math.abs(fd - g[k]) <= 0.05 * Math.abs(g[k]) + 2e-5, `${name}[${k}]: fd ${fd} vs graph ${g[k]}`);
-  }
   await step.release();
 });
 
