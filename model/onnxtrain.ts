@@ -4,15 +4,16 @@
  * element-wise ops, slices and concats in single-threaded JS (a tiny-config step took seconds,
  * mostly in concat gradients and broadcasts), so training runs here instead. The forward pass is
  * the one lowering of model/onnx/lower.ts (the exported model's, with batch statistics); the
- * backward pass is written by hand below and checked against finite differences of this graph's
- * loss (test/model/network.test.ts).
+ * backward pass is written by hand below and checked, tensor by tensor, against finite differences
+ * of this graph's loss (test/helpers/grad_check.ts, test/model/onnxtrain.test.ts).
  *
  * The graph works in NCHW with static shapes (one session per batch size). Inputs: `input`
  * `[N, C, S, S]`; every trainable weight in the plan's layout; per head `target/<head>` (int64 bin
  * per pixel `[N, H, W]`), `weight/<head>` (`[N, 1, H, W]`: presence mask / (present pixels *
  * ln(bins))) and `coef/<head>` (`[1]`: the head's weight in the total). Outputs: `loss/<head>`
  * (`[]`: the head's loss in ln(bins) units), `grad/<weight>` (d total / d weight, plan layout),
- * and `bnstat/<bn>/mean`, `bnstat/<bn>/var` (biased batch statistics, `[C]`).
+ * `bnstat/<bn>/mean`, `bnstat/<bn>/var` (biased batch statistics, `[C]`), and each head's logits
+ * (its plan tensor name, `[N, bins, H, W]`; fetched only by {@link OnnxTrainStep.logits}).
  */
 import { createRequire } from 'node:module';
 import { GraphBuilder, type OnnxNode, type OnnxValue } from './onnx/graph.ts';
@@ -113,7 +114,7 @@ export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
     const lossOut = `loss/${head.name}`;
     const m = g.one('ReduceMean', [g.one('Mul', [wo, lsm], head.name)], head.name, { axes: [0, 1, 2, 3], keepdims: 0 });
     g.one('Mul', [m, g.scalar(-N * bins * so * so)], '', undefined, lossOut);
-    outputs.push({ name: lossOut, dims: [] });
+    outputs.push({ name: lossOut, dims: [] }, { name: logits, dims: [N, bins, so, so] });
     // d(coef * loss)/d logits = coef * w * (softmax - onehot).
     const sm = g.one('Exp', [lsm], `${head.name}/sm`);
     const dl = g.one('Mul', [g.one('Sub', [g.one('Mul', [sm, weight], head.name), wo], head.name), coef], `${head.name}/dlogits`);
@@ -322,6 +323,28 @@ export class OnnxTrainStep {
    * @param weights every trainable weight's current values.
    */
   async run(input: Float32Array, heads: Map<string, HeadFeed>, weights: Map<string, Float32Array>): Promise<StepResult> {
+    const { plan, graph } = this;
+    const fetches = [...plan.heads.map((h) => `loss/${h.name}`), ...graph.trainable.map((w) => `grad/${w}`), ...graph.bnStats.flatMap((b) => [`bnstat/${b.op}/mean`, `bnstat/${b.op}/var`])];
+    const out = await this.session.run(this.feeds(input, heads, weights), fetches);
+    const f32 = (name: string) => new Float32Array(out[name].data as Float32Array);
+    return {
+      losses: new Map(plan.heads.map((h) => [h.name, Number((out[`loss/${h.name}`].data as Float32Array)[0])])),
+      grads: new Map(graph.trainable.map((w) => [w, f32(`grad/${w}`)])),
+      bnMean: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/mean`)])),
+      bnVar: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/var`)])),
+    };
+  }
+
+  /**
+   * The forward pass only (ONNX Runtime skips the backward nodes): each head's logits `[N, bins, H,
+   * W]`, for finite differences of a loss computed outside the graph in float64.
+   */
+  async logits(input: Float32Array, heads: Map<string, HeadFeed>, weights: Map<string, Float32Array>): Promise<Map<string, Float32Array>> {
+    const out = await this.session.run(this.feeds(input, heads, weights), this.plan.heads.map((h) => h.output));
+    return new Map(this.plan.heads.map((h) => [h.name, out[h.output].data as Float32Array]));
+  }
+
+  private feeds(input: Float32Array, heads: Map<string, HeadFeed>, weights: Map<string, Float32Array>): Record<string, import('onnxruntime-node').Tensor> {
     const { ort, plan, graph } = this;
     const N = graph.batch;
     const S = plan.inputSize;
@@ -340,14 +363,7 @@ export class OnnxTrainStep {
       if (!w.trainable) continue;
       feeds[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.shape);
     }
-    const out = await this.session.run(feeds);
-    const f32 = (name: string) => new Float32Array(out[name].data as Float32Array);
-    return {
-      losses: new Map(plan.heads.map((h) => [h.name, Number((out[`loss/${h.name}`].data as Float32Array)[0])])),
-      grads: new Map(graph.trainable.map((w) => [w, f32(`grad/${w}`)])),
-      bnMean: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/mean`)])),
-      bnVar: new Map(graph.bnStats.map((b) => [b.op, f32(`bnstat/${b.op}/var`)])),
-    };
+    return feeds;
   }
 
   async release(): Promise<void> {
