@@ -277,22 +277,27 @@ export const phased: IslConfig = {
   heads: { autoencoding: 0, labels: ['nuclei', 'neurons'] },
 };
 
+/** What both baselines share: the real well's 13 z-planes, 256 bins, batch norm (configByName clones). */
+const BASELINE = {
+  zSlots: 13,
+  inputChannels: 26,
+  bins: 256,
+  heads: { autoencoding: 0, labels: ['nuclei'] },
+  bnEpsilon: 1e-5,
+  bnMomentum: 0.1,
+};
+
 /**
  * The paper's U-Net baseline at a CPU-trainable size: 3 levels (stride 4), depths 32/64/128;
  * 84 px input -> 44 px output (fully convolutional in steps of 4 px: 100 -> 60 on 102 px patches).
  */
 export const unet: UnetConfig = {
+  ...BASELINE,
   arch: 'unet',
   name: 'unet',
   inputSize: 84,
   outputWindow: 44,
-  zSlots: 13,
-  inputChannels: 26,
   widths: [32, 64, 128],
-  bins: 256,
-  heads: { autoencoding: 0, labels: ['nuclei'] },
-  bnEpsilon: 1e-5,
-  bnMomentum: 0.1,
 };
 
 /**
@@ -301,20 +306,15 @@ export const unet: UnetConfig = {
  * 100 px input -> 44 px output (steps of 4 px).
  */
 export const deeplab: DeeplabConfig = {
+  ...BASELINE,
   arch: 'deeplab',
   name: 'deeplab',
   inputSize: 100,
   outputWindow: 44,
-  zSlots: 13,
-  inputChannels: 26,
   widths: [24, 48, 96],
   rates: [1, 2, 3],
   asppDepth: 64,
   decoderDepth: 32,
-  bins: 256,
-  heads: { autoencoding: 0, labels: ['nuclei'] },
-  bnEpsilon: 1e-5,
-  bnMomentum: 0.1,
 };
 
 /** Named configs accepted by `--config`. */
