@@ -1,13 +1,22 @@
 /**
- * `npm run bench -- isl_real [--minutes M] [--split-row Y] [--window PX] [--threads N] [--out DIR]`
+ * `npm run bench -- isl_real [--config NAME] [--minutes M | --marks 5,10,20,40,60] [--split-row Y]
+ *   [--window PX] [--patch PX] [--batch N] [--lr F] [--warmup N] [--decay none|cosine|step]
+ *   [--decay-steps N] [--decay-factor F] [--gain-jitter G] [--offset-jitter O] [--threads N]
+ *   [--run NAME] [--out DIR]`
  *
  * The model on real data: ../shared/data/isl-condition-b-top (a published, already canonical
  * Condition B well: 13 phase-contrast z-planes + DAPI/MAP2/NFH, 1024 x 640 px). Its rows above
  * `--split-row` are the training well, the rows below it the validation well; the two are written
  * as separate canonical wells so no training patch and no prediction input crosses the split.
- * Then: preprocess (canonical graph: normalize + shards) -> train the `small` config with 13
- * z-slots for `--minutes` -> predict the validation well (fast mode) -> evaluate. Prints the
- * Pearson r per label on the validation rows and the training time.
+ * Then: preprocess (canonical graph: normalize + shards of `--patch` px, the same for every
+ * config) -> train `--config` (default `small`) with 13 z-slots -> at each of `--marks` (minutes of
+ * training, cumulative; default the one mark `--minutes`) predict the validation well (fast mode)
+ * and evaluate, resuming the training between marks. Prints one JSON line per mark (Pearson r per
+ * label on the validation rows) and the curve as a table. The recipe options are `train`'s
+ * (unset: its defaults); `--window` defaults to the largest valid input of the config that leaves
+ * 16 px of random crop in a patch. A run lives in `OUT/runs/RUN` (RUN defaults to the config name),
+ * so runs of several configs share the preprocessed data; the marks count this invocation's
+ * training time.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -16,7 +25,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { readCanonicalWell, writeCanonicalWell } from '../io/canonical.ts';
 import { plane, zStack, type Plane, type Well } from '../core/image.ts';
-import { configByName, withZSlots } from '../model/plan.ts';
+import { buildPlan, configByName, withZSlots, type ModelConfig } from '../model/plan.ts';
+import type { Decay } from '../model/schedule.ts';
 import { train } from '../model/trainer.ts';
 import { evaluate } from '../pipelines/evaluate.ts';
 import { predict } from '../pipelines/predict.ts';
@@ -26,13 +36,24 @@ import { sharedDataset } from '../test/helpers/shared.ts';
 
 const { values: a } = parseArgs({
   options: {
+    config: { type: 'string', default: 'small' },
     minutes: { type: 'string', default: '30' },
+    marks: { type: 'string' },
     'split-row': { type: 'string', default: '448' },
-    window: { type: 'string', default: '86' },
+    window: { type: 'string' },
+    patch: { type: 'string', default: '102' },
     patches: { type: 'string', default: '3000' },
+    batch: { type: 'string', default: '16' },
     lr: { type: 'string', default: '1e-3' },
+    warmup: { type: 'string' },
+    decay: { type: 'string' },
+    'decay-steps': { type: 'string' },
+    'decay-factor': { type: 'string' },
+    'gain-jitter': { type: 'string' },
+    'offset-jitter': { type: 'string' },
     // 1 keeps a step fast on a busy machine (2 ONNX Runtime threads wait for each other per op).
     threads: { type: 'string', default: '2' },
+    run: { type: 'string' },
     out: { type: 'string', default: 'tmp/isl_real' },
   },
 });
@@ -43,7 +64,12 @@ if (!src) {
 }
 const out = resolve(a.out!);
 const split = Number(a['split-row']);
-const window = Number(a.window);
+const patch = Number(a.patch);
+const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+const marks = (a.marks ?? a.minutes!).split(',').map(Number);
+if (marks.some((m, i) => !(m > 0) || (i > 0 && m <= marks[i - 1]))) throw new Error(`--marks must be increasing positive minutes, got ${a.marks}`);
+const runName = a.run ?? a.config!;
+const runDir = join(out, 'runs', runName);
 
 function rows(p: Plane<'float32'>, y0: number, y1: number): Plane<'float32'> {
   return plane('float32', p.width, y1 - y0, p.data.slice(y0 * p.width, y1 * p.width));
@@ -57,7 +83,23 @@ function cropRows(w: Well, y0: number, y1: number): Well {
 }
 
 const well = await readCanonicalWell(src);
-if (!(split > window && split < well.height - 64)) throw new Error(`--split-row must leave >= ${window} training rows and >= 64 validation rows of ${well.height}`);
+const config = withZSlots(configByName(a.config!), well.transmitted.stack.depth);
+
+/** The largest input side <= `max` that `config` accepts (inputSize + k * stride). */
+function largestWindow(c: ModelConfig, max: number): number {
+  for (let s = max; s > 0; s--) {
+    try {
+      buildPlan(c, { inputSize: s });
+      return s;
+    } catch {
+      // not a valid size of this config
+    }
+  }
+  throw new Error(`config ${c.name} accepts no input side <= ${max} px; raise --patch`);
+}
+const window = num(a.window) ?? largestWindow(config, patch - 16);
+if (window > patch) throw new Error(`--window ${window} exceeds --patch ${patch}`);
+if (!(split > patch && split < well.height - 64)) throw new Error(`--split-row must leave >= ${patch} training rows and >= 64 validation rows of ${well.height}`);
 for (const [name, y0, y1] of [['train', 0, split], ['val', split, well.height]] as const) {
   const dir = join(out, 'wells', name);
   if (!existsSync(dir)) {
@@ -67,28 +109,41 @@ for (const [name, y0, y1] of [['train', 0, split], ['val', split, well.height]] 
 }
 const log = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
-// Patches 16 px larger than the training window: random crops on top of flips and rotations.
-await preprocess({ input: join(out, 'wells', 'train'), output: join(out, 'pre-train'), resume: true, progress: false, shards: { patchSize: window + 16, patchesPerWell: Number(a.patches), testFraction: 0, seed: 1 } });
+// The same patches for every config (102 px: the small config's 86 px window + 16 px of random crop).
+const preTrain = join(out, patch === 102 ? 'pre-train' : `pre-train-${patch}`);
+await preprocess({ input: join(out, 'wells', 'train'), output: preTrain, resume: true, progress: false, shards: { patchSize: patch, patchesPerWell: Number(a.patches), testFraction: 0, seed: 1 } });
 await preprocess({ input: join(out, 'wells', 'val'), output: join(out, 'pre-val'), resume: true, progress: false, shards: false });
 
-const config = withZSlots(configByName('small'), well.transmitted.stack.depth);
-const model = join(out, 'model');
-const t0 = performance.now();
-const r = await train(
-  { config, out: model, steps: 1_000_000, batch: 16, lr: Number(a.lr), seed: 1, window, maxSeconds: Number(a.minutes) * 60, checkpointEvery: 100, threads: Number(a.threads), jsonProgress: true, evaluate: false, resume: existsSync(join(model, 'model.json')) },
-  await shardSource(join(out, 'pre-train', 'shards'), 1),
-);
-const trainS = (performance.now() - t0) / 1000;
-log({ event: 'trained', steps: r.step, train_s: Math.round(trainS), examples_per_s: Number(r.examplesPerSecond.toFixed(2)) });
-
-const pred = join(out, 'pred');
-const p = await predict({ model, input: join(out, 'pre-val', 'wells'), output: pred, resume: false, progress: false });
-if (p.failed.length) throw new Error(`prediction failed: ${JSON.stringify(p.failed)}`);
-const e = await evaluate({ pred, truth: join(out, 'pre-val', 'wells'), out: join(out, 'report'), seed: 1 });
-const metrics = JSON.parse(await readFile(e.metricsJson, 'utf8')) as { wells: { labels: { label: string; r: number; rWhole: number }[] }[] };
-log({
-  name: 'isl-condition-b-top: train rows < split, validate on rows >= split',
-  split_row: split, window, config: 'small, 13 z-slots', steps: r.step, train_min: Number((trainS / 60).toFixed(1)),
-  pearson: Object.fromEntries(metrics.wells[0].labels.map((l) => [l.label, { r: l.r, r_whole: l.rWhole }])),
-  report: e.indexHtml,
-});
+const model = join(runDir, 'model');
+const recipe = {
+  batch: Number(a.batch), lr: Number(a.lr), window, warmup: num(a.warmup), decay: a.decay as Decay | undefined, decaySteps: num(a['decay-steps']),
+  decayFactor: num(a['decay-factor']), gainJitter: num(a['gain-jitter']), offsetJitter: num(a['offset-jitter']),
+};
+const curve: { minutes: number; steps: number; pearson: Record<string, number> }[] = [];
+let trainedS = 0;
+for (const mark of marks) {
+  const t0 = performance.now();
+  const r = await train(
+    { ...recipe, config, out: model, steps: 1_000_000, seed: 1, maxSeconds: Math.max(1, mark * 60 - trainedS), checkpointEvery: 100, threads: Number(a.threads), jsonProgress: true, evaluate: false, resume: existsSync(join(model, 'model.json')) },
+    await shardSource(join(preTrain, 'shards'), 1),
+  );
+  trainedS += (performance.now() - t0) / 1000;
+  const pred = join(runDir, `pred-${mark}min`);
+  const p = await predict({ model, input: join(out, 'pre-val', 'wells'), output: pred, resume: false, progress: false });
+  if (p.failed.length) throw new Error(`prediction failed: ${JSON.stringify(p.failed)}`);
+  const e = await evaluate({ pred, truth: join(out, 'pre-val', 'wells'), out: join(runDir, `report-${mark}min`), seed: 1 });
+  const metrics = JSON.parse(await readFile(e.metricsJson, 'utf8')) as { wells: { labels: { label: string; r: number; rWhole: number }[] }[] };
+  const pearson = Object.fromEntries(metrics.wells[0].labels.map((l) => [l.label, l.r]));
+  curve.push({ minutes: mark, steps: r.step, pearson });
+  log({
+    name: 'isl-condition-b-top: train rows < split, validate on rows >= split (evaluate: whole validation well, fast mode)',
+    run: runName, config: `${config.name}, ${config.zSlots} z-slots`, split_row: split, patch, recipe, mark_min: mark, train_min: Number((trainedS / 60).toFixed(1)), steps: r.step,
+    examples_per_s: Number(r.examplesPerSecond.toFixed(2)),
+    pearson: Object.fromEntries(metrics.wells[0].labels.map((l) => [l.label, { r: l.r, r_whole: l.rWhole }])),
+    report: e.indexHtml,
+  });
+}
+const labels = Object.keys(curve[0].pearson);
+console.log(`\n${runName}: validation r per label (rows >= ${split}) by training minutes`);
+console.log(['min', 'steps', ...labels].join('\t'));
+for (const c of curve) console.log([c.minutes, c.steps, ...labels.map((l) => c.pearson[l].toFixed(3))].join('\t'));

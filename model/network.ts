@@ -79,7 +79,7 @@ function runOp(op: PlanOp, env: Map<string, tf.Tensor4D>, weights: Weights, opts
     case 'input':
       return get(op.output);
     case 'conv': {
-      let y = tf.conv2d(get(op.input), w(weights, op.filter) as tf.Tensor4D, op.stride, 'valid');
+      let y = tf.conv2d(get(op.input), w(weights, op.filter) as tf.Tensor4D, op.stride, 'valid', 'NHWC', op.dilation ?? 1);
       if (op.bias) y = tf.add(y, w(weights, op.bias));
       return y;
     }

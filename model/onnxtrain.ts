@@ -144,8 +144,12 @@ export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
         const x = T(op.input);
         const { ft } = saved.get(h)!;
         const [, cin, ih, iw] = shape.get(op.input)!;
-        if ((hh - 1) * op.stride + op.kernel !== ih || (ww - 1) * op.stride + op.kernel !== iw) throw new Error(`conv ${h} does not tile its input exactly`);
-        if (needsDx(op.input)) addGrad(op.input, g.one('ConvTranspose', [dy, ft], `${h}/dx`, { strides: [op.stride, op.stride] }));
+        const d = op.dilation ?? 1;
+        const span = (op.kernel - 1) * d + 1;
+        if ((hh - 1) * op.stride + span !== ih || (ww - 1) * op.stride + span !== iw) throw new Error(`conv ${h} does not tile its input exactly`);
+        const dxAttrs: Record<string, number[]> = { strides: [op.stride, op.stride] };
+        if (d > 1) dxAttrs.dilations = [d, d];
+        if (needsDx(op.input)) addGrad(op.input, g.one('ConvTranspose', [dy, ft], `${h}/dx`, dxAttrs));
         let dw: string;
         if (op.kernel === 1 && op.stride === 1) {
           // 1x1: dW[ci, co] = sum_n x[n] (ci x HW) @ dy[n]^T (HW x co), a batched GEMM.
@@ -156,7 +160,8 @@ export function buildTrainGraph(plan: Plan, batch: number): TrainGraph {
         } else {
           const xt = g.one('Transpose', [x], `${h}/xt`, { perm: [1, 0, 2, 3] });
           const dyt = g.one('Transpose', [dy], `${h}/dyt`, { perm: [1, 0, 2, 3] });
-          const gw = g.one('Conv', [xt, dyt], `${h}/dw`, { dilations: [op.stride, op.stride] });
+          // dW[k] = sum_o dy[o] x[o * stride + k * dilation]: dy is a kernel dilated by the stride, stepping by the dilation.
+          const gw = g.one('Conv', [xt, dyt], `${h}/dw`, { dilations: [op.stride, op.stride], ...(d > 1 ? { strides: [d, d] } : {}) });
           dw = g.one('Transpose', [gw], `${h}/dw`, { perm: [2, 3, 0, 1] });
         }
         weightGrads.set(op.filter, dw);

@@ -11,7 +11,7 @@
  *   wants `[out, in, kh, kw]`: transpose with perm `[3, 2, 0, 1]`.
  * - `conv_transpose` filters are `[kh, kw, outChannels, inChannels]` (tfjs `conv2dTranspose`).
  *   ONNX `ConvTranspose` wants `[in, out, kh, kw]`: the same perm `[3, 2, 0, 1]`.
- * - All convs use VALID padding (no zero padding), no dilation, one group.
+ * - All convs use VALID padding (no zero padding), one group; only `deeplab` dilates (ASPP).
  * - The network input has `2 * zSlots` channels, interleaved `[image_0, present_0, image_1,
  *   present_1, ...]`: each z-slot's transmitted-light plane in [0, 1] and its presence mask.
  * - Each head outputs `bins` (256) logits per pixel: the distribution of the 8-bit intensity.
@@ -40,9 +40,9 @@ export interface HeadsConfig {
   labels: string[];
 }
 
-/** Architecture of an ISL network. All towers must end at the same size. */
-export interface ModelConfig {
-  /** Config name (`paper`, `small`, `tiny`, or a user's). */
+/** What every architecture shares: the input, the output window, the heads and batch norm. */
+interface ConfigBase {
+  /** Config name (`paper`, `small`, `tiny`, `unet`, `deeplab`, or a user's). */
   name: string;
   /** Input patch side, px, for an output of `outputWindow` px. */
   inputSize: number;
@@ -52,6 +52,18 @@ export interface ModelConfig {
   zSlots: number;
   /** Input channels: `2 * zSlots` (image and presence mask per slot). */
   inputChannels: number;
+  /** Logits per head and pixel: intensity bins (256). */
+  bins: number;
+  /** Heads to build. */
+  heads: HeadsConfig;
+  /** Batch-norm epsilon (1e-5) and moving-average momentum (0.1: moving = 0.9 moving + 0.1 batch). */
+  bnEpsilon: number;
+  bnMomentum: number;
+}
+
+/** Architecture of an ISL network (`arch` absent or `isl`). All towers must end at the same size. */
+export interface IslConfig extends ConfigBase {
+  arch?: 'isl';
   /** Depth of the first 1x1 projection (16 for the paper). */
   projectionDepth: number;
   /** Towers, in concatenation order. */
@@ -64,14 +76,41 @@ export interface ModelConfig {
   baseDepth: number;
   /** Base of the depth rule for up-scale blocks (396 for the paper, a quirk of the reference). */
   upBaseDepth: number;
-  /** Logits per head and pixel: intensity bins (256). */
-  bins: number;
-  /** Heads to build. */
-  heads: HeadsConfig;
-  /** Batch-norm epsilon (1e-5) and moving-average momentum (0.1: moving = 0.9 moving + 0.1 batch). */
-  bnEpsilon: number;
-  bnMomentum: number;
 }
+
+/**
+ * A U-Net (Ronneberger et al. 2015, VALID convs as there), one of the paper's baselines: per level
+ * two 3x3 conv units, 2x2 max-pool down, 2x2/2 transposed conv up, the encoder's features
+ * centre-cropped and concatenated. "Modified" as the paper's: the same 13-z input and 256-bin
+ * heads, and each conv unit is the ISL pre-activation (batch norm, concat(relu, tanh)) + conv.
+ */
+export interface UnetConfig extends ConfigBase {
+  arch: 'unet';
+  /** Conv depth per level, full resolution first; `widths.length - 1` down-scalings (output stride 2^that). */
+  widths: number[];
+}
+
+/**
+ * A DeepLab v3+ (Chen et al. 2018), the paper's other baseline, in VALID convs: a backbone of
+ * conv units with 2x2 max-pool down-scalings, atrous spatial pyramid pooling (a 1x1 branch and
+ * one dilated 3x3 branch per rate, centre-cropped to a common size, concatenated, 1x1 projected;
+ * no global image-pooling branch, which would break the fully convolutional size rule), a
+ * nearest 2^k upsampling, and a decoder on it concatenated with the full-resolution features.
+ */
+export interface DeeplabConfig extends ConfigBase {
+  arch: 'deeplab';
+  /** Backbone conv depth per stage, full resolution first; output stride 2^(length - 1). */
+  widths: number[];
+  /** Dilation rates of the 3x3 ASPP branches (at the output stride). */
+  rates: number[];
+  /** Depth of each ASPP branch and of its projection. */
+  asppDepth: number;
+  /** Depth of the decoder's two 3x3 conv units. */
+  decoderDepth: number;
+}
+
+/** Architecture of a network: the ISL towers (the paper's) or a baseline it is compared against. */
+export type ModelConfig = IslConfig | UnetConfig | DeeplabConfig;
 
 /** Per-example tensor shape, `[height, width, channels]` (NHWC without the batch dimension). */
 export type Shape = [number, number, number];
@@ -97,8 +136,8 @@ interface OpBase {
 /** Plan ops. Unless stated otherwise `input` is one tensor name. */
 export type PlanOp =
   | (OpBase & { op: 'input' })
-  /** VALID conv; `bias` is optional. Multiply-accumulates per example in `macs`. */
-  | (OpBase & { op: 'conv'; input: string; kernel: number; stride: number; filter: string; bias?: string; macs: number })
+  /** VALID conv; `bias` is optional; `dilation` (atrous rate, default 1) spreads the taps. Multiply-accumulates per example in `macs`. */
+  | (OpBase & { op: 'conv'; input: string; kernel: number; stride: number; dilation?: number; filter: string; bias?: string; macs: number })
   /** Transposed VALID conv: output side (n - 1) * stride + kernel. */
   | (OpBase & { op: 'conv_transpose'; input: string; kernel: number; stride: number; filter: string; bias?: string; macs: number })
   /** Batch norm over N, H, W: batch statistics in training, moving ones in inference. */
@@ -155,7 +194,7 @@ const PAPER_TOWERS: TowerConfig[] = [
 ];
 
 /** The paper's network: 250 px input, 8 px output, five towers, base depth 400, 26 z-slots. */
-export const paper: ModelConfig = {
+export const paper: IslConfig = {
   name: 'paper',
   inputSize: 250,
   outputWindow: 8,
@@ -178,7 +217,7 @@ export const paper: ModelConfig = {
  * tower, 4 upper blocks, base depth 160, 5 z-slots; 70 px input -> 16 px output (fully
  * convolutional in steps of 4 px).
  */
-export const small: ModelConfig = {
+export const small: IslConfig = {
   name: 'small',
   inputSize: 70,
   outputWindow: 16,
@@ -201,7 +240,7 @@ export const small: ModelConfig = {
 };
 
 /** A network for tests: two towers, 6 blocks each, 2 upper blocks; 26 px input -> 4 px output. */
-export const tiny: ModelConfig = {
+export const tiny: IslConfig = {
   name: 'tiny',
   inputSize: 26,
   outputWindow: 4,
@@ -227,7 +266,7 @@ export const tiny: ModelConfig = {
  * paper's network (8 px at stride 16): two grid phases per axis, so exact and fast prediction
  * differ. For tests and for measuring that difference on a trained model.
  */
-export const phased: ModelConfig = {
+export const phased: IslConfig = {
   ...structuredClone(tiny),
   name: 'phased',
   inputSize: 38,
@@ -238,8 +277,48 @@ export const phased: ModelConfig = {
   heads: { autoencoding: 0, labels: ['nuclei', 'neurons'] },
 };
 
+/** What both baselines share: the real well's 13 z-planes, 256 bins, batch norm (configByName clones). */
+const BASELINE = {
+  zSlots: 13,
+  inputChannels: 26,
+  bins: 256,
+  heads: { autoencoding: 0, labels: ['nuclei'] },
+  bnEpsilon: 1e-5,
+  bnMomentum: 0.1,
+};
+
+/**
+ * The paper's U-Net baseline at a CPU-trainable size: 3 levels (stride 4), depths 32/64/128;
+ * 84 px input -> 44 px output (fully convolutional in steps of 4 px: 100 -> 60 on 102 px patches).
+ */
+export const unet: UnetConfig = {
+  ...BASELINE,
+  arch: 'unet',
+  name: 'unet',
+  inputSize: 84,
+  outputWindow: 44,
+  widths: [32, 64, 128],
+};
+
+/**
+ * The paper's DeepLab baseline at a CPU-trainable size: backbone depths 24/48/96 (stride 4), ASPP
+ * rates 1, 2, 3 of depth 64 (the paper-scale 6, 12, 18 shrunk to a 100 px input), decoder depth 32;
+ * 100 px input -> 44 px output (steps of 4 px).
+ */
+export const deeplab: DeeplabConfig = {
+  ...BASELINE,
+  arch: 'deeplab',
+  name: 'deeplab',
+  inputSize: 100,
+  outputWindow: 44,
+  widths: [24, 48, 96],
+  rates: [1, 2, 3],
+  asppDepth: 64,
+  decoderDepth: 32,
+};
+
 /** Named configs accepted by `--config`. */
-export const configs: Record<string, ModelConfig> = { paper, small, tiny, phased };
+export const configs: Record<string, ModelConfig> = { paper, small, tiny, phased, unet, deeplab };
 
 /** Returns the named config, or throws a BAD_OPTION error listing the known names. */
 export function configByName(name: string): ModelConfig {
@@ -268,8 +347,9 @@ export function headNames(config: ModelConfig): string[] {
   return [...Array.from({ length: config.heads.autoencoding }, (_, i) => `autoencoding_${i}`), ...config.heads.labels];
 }
 
-/** Output stride of the fully convolutional network: 2^max scale (16 for the paper). */
+/** Output stride of the fully convolutional network: 2^max scale (16 for the paper), 2^down-scalings for the baselines. */
 export function outputStride(config: ModelConfig): number {
+  if (config.arch === 'unet' || config.arch === 'deeplab') return 2 ** (config.widths.length - 1);
   return 2 ** Math.max(...config.towers.map((t) => t.scale));
 }
 
@@ -321,9 +401,9 @@ class Builder {
     return this.push({ op: 'relu_tanh_concat', input: bn.output, output: `${name}/act`, shape: [bn.shape[0], bn.shape[1], 2 * bn.shape[2]] });
   }
 
-  conv(x: PlanOp, name: string, kernel: number, stride: number, depth: number, bias: boolean): PlanOp {
+  conv(x: PlanOp, name: string, kernel: number, stride: number, depth: number, bias: boolean, dilation = 1): PlanOp {
     const [h, w, cin] = x.shape;
-    const size = (n: number) => (n - kernel) / stride + 1;
+    const size = (n: number) => (n - (kernel - 1) * dilation - 1) / stride + 1;
     const oh = size(h);
     const ow = size(w);
     if (!Number.isInteger(oh) || oh < 1 || !Number.isInteger(ow) || ow < 1) {
@@ -338,6 +418,7 @@ class Builder {
       shape: [oh, ow, depth],
       kernel,
       stride,
+      ...(dilation > 1 ? { dilation } : {}),
       filter: this.weight(`${name}/conv/filter`, [kernel, kernel, cin, depth], true, { kind: 'uniform', limit }),
       ...(bias ? { bias: this.weight(`${name}/conv/bias`, [depth], true, { kind: 'uniform', limit }) } : {}),
       macs: oh * ow * depth * fanIn,
@@ -364,7 +445,7 @@ class Builder {
    * One residual block. `kind` in: 3x3 conv; down: 4x4/2 conv; up: 4x4/2 transposed conv.
    * `size` is the stage's output size that sets the depths.
    */
-  block(x: PlanOp, name: string, kind: 'in' | 'down' | 'up', size: number, config: ModelConfig): PlanOp {
+  block(x: PlanOp, name: string, kind: 'in' | 'down' | 'up', size: number, config: IslConfig): PlanOp {
     const cin = x.shape[2];
     let { expand, reduce } = blockDepths(size, kind === 'up' ? config.upBaseDepth : config.baseDepth);
     if (kind !== 'up') {
@@ -431,6 +512,22 @@ export function buildPlan(config: ModelConfig, opts: PlanOptions = {}): Plan {
   }
   const b = new Builder();
   const input = b.push({ op: 'input', output: 'input', shape: [inputSize, inputSize, config.inputChannels] });
+  const x = config.arch === 'unet' ? unetCore(b, input, config) : config.arch === 'deeplab' ? deeplabCore(b, input, config) : islCore(b, input, config, extra);
+  const heads: HeadSpec[] = headNames(config).map((name, i) => {
+    const act = b.preact(x, `head/${name}`, config);
+    const logits = b.conv(act, `head/${name}`, 1, 1, config.bins, true);
+    return { name, kind: i < config.heads.autoencoding ? 'autoencoding' : 'label', output: logits.output };
+  });
+  const outputSize = x.shape[0];
+  if (outputSize !== config.outputWindow + extra) {
+    throw badOption(`outputWindow of config ${config.name}`, `${outputSize - extra} (what its layers produce from ${config.inputSize} px)`, config.outputWindow);
+  }
+  return { config, layout: 'NHWC', inputSize, outputSize, input: input.output, ops: b.ops, weights: b.weights, heads };
+}
+
+/** The ISL towers and upper blocks: the features the heads read. */
+function islCore(b: Builder, input: PlanOp, config: IslConfig, extra: number): PlanOp {
+  const inputSize = input.shape[0];
   const proj = b.conv(input, 'projection', 1, 1, config.projectionDepth, true);
   const towerOuts: PlanOp[] = [];
   config.towers.forEach((t, ti) => {
@@ -473,25 +570,102 @@ export function buildPlan(config: ModelConfig, opts: PlanOptions = {}): Plan {
     size -= 2;
     x = b.block(x, `upper/block${i}`, 'in', size, config);
   }
-  const heads: HeadSpec[] = headNames(config).map((name, i) => {
-    const act = b.preact(x, `head/${name}`, config);
-    const logits = b.conv(act, `head/${name}`, 1, 1, config.bins, true);
-    return { name, kind: i < config.heads.autoencoding ? 'autoencoding' : 'label', output: logits.output };
-  });
-  const outputSize = x.shape[0];
-  if (outputSize !== config.outputWindow + extra) {
-    throw badOption(`outputWindow of config ${config.name}`, `${outputSize - extra} (what its towers and upper blocks produce)`, config.outputWindow);
+  return x;
+}
+
+/** A conv unit of the baselines: the ISL pre-activation (batch norm, concat(relu, tanh)) and a VALID conv. */
+function unit(b: Builder, x: PlanOp, name: string, kernel: number, depth: number, config: ModelConfig, dilation = 1): PlanOp {
+  return b.conv(b.preact(x, name, config), name, kernel, 1, depth, false, dilation);
+}
+
+/** 2x2/2 max-pool, which needs an even side. */
+function pool2(b: Builder, x: PlanOp, name: string, config: ModelConfig): PlanOp {
+  const [h, w, c] = x.shape;
+  if (h % 2 !== 0) throw badOption('inputSize', `a size whose features before every 2x down-scaling of config ${config.name} are even (${name} gets ${h} px)`, `${config.name} input`);
+  return b.push({ op: 'maxpool', input: x.output, output: `${name}/maxpool`, shape: [h / 2, w / 2, c], kernel: 2, stride: 2 });
+}
+
+/** Centre crop of `x` to `side` px (no op when already that size). */
+function cropTo(b: Builder, x: PlanOp, side: number, name: string): PlanOp {
+  const d = x.shape[0] - side;
+  if (d === 0) return x;
+  if (d < 0 || d % 2 !== 0) throw new Error(`internal: cannot centre-crop ${x.output} (${x.shape[0]} px) to ${side} px`);
+  return b.push({ op: 'crop', input: x.output, output: `${name}/crop`, shape: [side, side, x.shape[2]], crop: d / 2 });
+}
+
+/** The U-Net encoder and decoder: the features the heads read. */
+function unetCore(b: Builder, input: PlanOp, config: UnetConfig): PlanOp {
+  const w = config.widths;
+  const skips: PlanOp[] = [];
+  let x: PlanOp = b.conv(input, 'down0/conv0', 3, 1, w[0], true);
+  x = unit(b, x, 'down0/conv1', 3, w[0], config);
+  for (let l = 1; l < w.length; l++) {
+    skips.push(x);
+    x = pool2(b, x, `down${l}`, config);
+    x = unit(b, x, `down${l}/conv0`, 3, w[l], config);
+    x = unit(b, x, `down${l}/conv1`, 3, w[l], config);
   }
-  return { config, layout: 'NHWC', inputSize, outputSize, input: input.output, ops: b.ops, weights: b.weights, heads };
+  for (let l = w.length - 2; l >= 0; l--) {
+    const up = b.convTranspose(b.preact(x, `up${l}/upconv`, config), `up${l}/upconv`, 2, 2, w[l]);
+    const skip = cropTo(b, skips[l], up.shape[0], `up${l}/skip`);
+    if (skip.shape[0] !== up.shape[0]) throw badOption('inputSize', `a size large enough for config ${config.name}`, input.shape[0]);
+    x = b.push({ op: 'concat', inputs: [skip.output, up.output], output: `up${l}/concat`, shape: [up.shape[0], up.shape[1], skip.shape[2] + up.shape[2]] });
+    x = unit(b, x, `up${l}/conv0`, 3, w[l], config);
+    x = unit(b, x, `up${l}/conv1`, 3, w[l], config);
+  }
+  return x;
+}
+
+/** The DeepLab backbone, ASPP and decoder: the features the heads read. */
+function deeplabCore(b: Builder, input: PlanOp, config: DeeplabConfig): PlanOp {
+  const w = config.widths;
+  let x: PlanOp = b.conv(input, 'stage0/conv0', 3, 1, w[0], true);
+  x = unit(b, x, 'stage0/conv1', 3, w[0], config);
+  const low = x;
+  for (let s = 1; s < w.length; s++) {
+    x = pool2(b, x, `stage${s}`, config);
+    x = unit(b, x, `stage${s}/conv0`, 3, w[s], config);
+    x = unit(b, x, `stage${s}/conv1`, 3, w[s], config);
+  }
+  const branches = [unit(b, x, 'aspp/branch0', 1, config.asppDepth, config), ...config.rates.map((r, i) => unit(b, x, `aspp/branch${i + 1}`, 3, config.asppDepth, config, r))];
+  const side = Math.min(...branches.map((t) => t.shape[0]));
+  const cropped = branches.map((t, i) => cropTo(b, t, side, `aspp/branch${i}`));
+  const cat = b.push({ op: 'concat', inputs: cropped.map((t) => t.output), output: 'aspp/concat', shape: [side, side, cropped.length * config.asppDepth] });
+  const proj = unit(b, cat, 'aspp/projection', 1, config.asppDepth, config);
+  const f = outputStride(config);
+  const up = b.push({ op: 'upsample_nearest', input: proj.output, output: 'decoder/upsample', shape: [f * side, f * side, config.asppDepth], factor: f });
+  const skip = cropTo(b, low, up.shape[0], 'decoder/skip');
+  x = b.push({ op: 'concat', inputs: [skip.output, up.output], output: 'decoder/concat', shape: [up.shape[0], up.shape[1], skip.shape[2] + up.shape[2]] });
+  x = unit(b, x, 'decoder/conv0', 3, config.decoderDepth, config);
+  return unit(b, x, 'decoder/conv1', 3, config.decoderDepth, config);
+}
+
+/** A check of config field values: positive integers, else BAD_OPTION naming `<config>.<field>`. */
+function positiveInteger(c: ModelConfig) {
+  return (name: string, v: unknown) => {
+    if (!Number.isInteger(v) || (v as number) < 1) throw badOption(`${c.name}.${name}`, 'a positive integer', v);
+  };
 }
 
 function validateConfig(c: ModelConfig): void {
-  const posInt = (name: string, v: unknown) => {
-    if (!Number.isInteger(v) || (v as number) < 1) throw badOption(`${c.name}.${name}`, 'a positive integer', v);
-  };
-  for (const k of ['inputSize', 'outputWindow', 'zSlots', 'inputChannels', 'projectionDepth', 'towerBlocks', 'baseDepth', 'upBaseDepth', 'bins'] as const) posInt(k, c[k]);
+  const posInt = positiveInteger(c);
+  for (const k of ['inputSize', 'outputWindow', 'zSlots', 'inputChannels', 'bins'] as const) posInt(k, c[k]);
+  if (c.arch === 'unet' || c.arch === 'deeplab') {
+    if (!Array.isArray(c.widths) || c.widths.length < 2) throw badOption(`${c.name}.widths`, 'at least two depths (full resolution, then one per 2x down-scaling)', c.widths);
+    c.widths.forEach((d, i) => posInt(`widths[${i}]`, d));
+    if (c.arch === 'deeplab') {
+      posInt('asppDepth', c.asppDepth);
+      posInt('decoderDepth', c.decoderDepth);
+      c.rates.forEach((r, i) => posInt(`rates[${i}]`, r));
+    }
+  } else validateIsl(c);
+  validateCommon(c);
+}
+
+function validateIsl(c: IslConfig): void {
+  const posInt = positiveInteger(c);
+  for (const k of ['projectionDepth', 'towerBlocks', 'baseDepth', 'upBaseDepth'] as const) posInt(k, c[k]);
   if (!Number.isInteger(c.upperBlocks) || c.upperBlocks < 0) throw badOption(`${c.name}.upperBlocks`, 'an integer >= 0', c.upperBlocks);
-  if (c.inputChannels !== 2 * c.zSlots) throw badOption(`${c.name}.inputChannels`, `2 * zSlots = ${2 * c.zSlots}`, c.inputChannels);
   if (c.towers.length === 0) throw badOption(`${c.name}.towers`, 'at least one tower', 0);
   for (const t of c.towers) {
     if (!Number.isInteger(t.scale) || t.scale < 0 || 4 * t.scale > c.towerBlocks) throw badOption(`${c.name}.towers.scale`, `an integer in 0..${Math.floor(c.towerBlocks / 4)}`, t.scale);
@@ -499,6 +673,10 @@ function validateConfig(c: ModelConfig): void {
       throw badOption(`${c.name}.towers.crop`, `a size <= ${c.inputSize} with an even margin`, t.crop);
     }
   }
+}
+
+function validateCommon(c: ModelConfig): void {
+  if (c.inputChannels !== 2 * c.zSlots) throw badOption(`${c.name}.inputChannels`, `2 * zSlots = ${2 * c.zSlots}`, c.inputChannels);
   if (c.heads.autoencoding < 0 || !Number.isInteger(c.heads.autoencoding)) throw badOption(`${c.name}.heads.autoencoding`, 'an integer >= 0', c.heads.autoencoding);
   const labels = new Set<string>();
   for (const l of c.heads.labels) {

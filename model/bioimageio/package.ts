@@ -257,13 +257,20 @@ async function cover(config: ModelConfig, weights: ReadonlyMap<string, Float32Ar
   return new Uint8Array(await sharp(rgb, { raw: { width: 2 * side, height: side, channels: 3 } }).png().toBuffer());
 }
 
+/** What a reader of the paper calls the architecture. */
+function networkWords(config: ModelConfig): string {
+  if (config.arch === 'unet') return 'the paper\'s U-Net baseline';
+  if (config.arch === 'deeplab') return 'the paper\'s DeepLab baseline';
+  return `the ISL multi-scale network (${config.towers.length} towers)`;
+}
+
 function readme(d: ModelDescription, config: ModelConfig, min: number, step: number, crop: number, sampleSource: string, side: number): string {
   const outs = d.outputs.map((o) => `| \`${o.id}\` | ${o.description} |`).join('\n');
   return `# ${d.name}
 
 ${d.description}
 
-Network: the ISL multi-scale network (config \`${config.name}\`, ${config.zSlots} z-slots, ${config.towers.length} towers),
+Network: ${networkWords(config)} (config \`${config.name}\`, ${config.zSlots} z-slots),
 exported by [insilico-labeling](https://doi.org/${PAPER.doi}) \`npm run export -- --bioimageio\`.
 
 ## Input

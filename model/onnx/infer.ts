@@ -360,7 +360,8 @@ export function passMacs(plan: Plan, inputSize: number): number {
     if (op.op === 'input') continue;
     const n = op.op === 'add' || op.op === 'concat' ? size.get(op.inputs[0])! : size.get(op.input)!;
     let out = n;
-    if (op.op === 'conv' || op.op === 'maxpool' || op.op === 'avgpool') out = (n - op.kernel) / op.stride + 1;
+    if (op.op === 'conv') out = (n - (op.kernel - 1) * (op.dilation ?? 1) - 1) / op.stride + 1;
+    else if (op.op === 'maxpool' || op.op === 'avgpool') out = (n - op.kernel) / op.stride + 1;
     else if (op.op === 'conv_transpose') out = (n - 1) * op.stride + op.kernel;
     else if (op.op === 'crop') out = n - 2 * op.crop;
     else if (op.op === 'upsample_nearest') out = n * op.factor;

@@ -64,9 +64,10 @@ export function dependencies(plan: Plan, tensors: readonly string[]): Set<string
   return needed;
 }
 
-/** Attributes of a plan conv or pool: square kernel, VALID. */
-export function convAttrs(op: { kernel: number; stride: number }) {
-  return { kernel_shape: [op.kernel, op.kernel], strides: [op.stride, op.stride], pads: [0, 0, 0, 0] };
+/** Attributes of a plan conv or pool: square kernel, VALID, dilated when the op says so. */
+export function convAttrs(op: { kernel: number; stride: number; dilation?: number }) {
+  const d = op.dilation ?? 1;
+  return { kernel_shape: [op.kernel, op.kernel], strides: [op.stride, op.stride], pads: [0, 0, 0, 0], ...(d > 1 ? { dilations: [d, d] } : {}) };
 }
 
 /** Emits the forward nodes of `plan` into `g`; the input is the graph tensor `plan.input`. */

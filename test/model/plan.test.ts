@@ -79,6 +79,6 @@ test('inconsistent configs and unknown names give clear errors', (t) => {
   const bad = { ...tiny, towers: [{ crop: 20, scale: 0 }, { crop: 24, scale: 1 }] };
   t.throws(() => buildPlan(bad), { message: /towers all end at the same size/ });
   t.throws(() => buildPlan({ ...tiny, inputChannels: 3 }), { message: /Expected 2 \* zSlots = 4 for tiny.inputChannels but received 3/ });
-  t.throws(() => configByName('huge'), { message: /Expected one of paper, small, tiny, phased for --config but received "huge"/ });
+  t.throws(() => configByName('huge'), { message: /Expected one of paper, small, tiny, phased, unet, deeplab for --config but received "huge"/ });
   t.throws(() => buildPlan(withHeads(tiny, { autoencoding: 2, labels: ['a', 'a'] })), { message: /distinct label names/ });
 });
