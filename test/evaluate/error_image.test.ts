@@ -28,7 +28,8 @@ test('topLeftCrop / displayGain / PNG encoders', async (t) => {
   t.deepEqual([...c.data].map((v) => Math.round(v * 40)), [0, 1, 2, 5, 6, 7, 10, 11, 12]);
   t.deepEqual([topLeftCrop(p, 99).width, topLeftCrop(p, 99).height], [5, 4]);
   t.throws(() => topLeftCrop(p, 0), { message: 'Expected a positive integer (px) for crop but received 0 (number)' });
-  t.is(displayGain(plane('float32', 2, 1, Float32Array.from([0, 0.5]))), 2);
+  // Linear-interpolated 0.995 quantile of [0, 0.5] (transforms/quantile.ts): 0.4975.
+  t.is(displayGain(plane('float32', 2, 1, Float32Array.from([0, 0.5]))), 1 / (0.995 * 0.5));
   t.is(displayGain(plane('float32', 2, 1, Float32Array.from([0, 0]))), 1);
   t.is(displayGain(plane('float32', 1, 1, Float32Array.from([1]))), 1);
   const greyFile = await greyPng(c, 2);
