@@ -57,13 +57,43 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   if (isOmeZarr(dir)) return readZarrWell(dir, opts);
   const concurrency = opts.concurrency ?? 4;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw badOption('concurrency', 'a positive integer', concurrency);
+  const { well, channel, zPaths, labels: labelFiles } = canonicalLayout(dir, opts.well);
+  const limit = pLimit(concurrency);
+  const load = (f: string) => limit(() => readCanonicalPlane(join(dir, f), { region: opts.region, well }));
+  const [zPlanes, labelPlanes] = await Promise.all([Promise.all(zPaths.map(load)), Promise.all(labelFiles.map((x) => load(x.file)))]);
+  const { width, height } = zPlanes[0];
+  const check = (p: Plane, f: string) => {
+    if (p.width !== width || p.height !== height) throw badInput(join(dir, f), `size ${p.width}x${p.height} differs from ${width}x${height} of ${zPaths[0]}`, well);
+  };
+  zPlanes.forEach((p, z) => check(p, zPaths[z]));
+  labelPlanes.forEach((p, i) => check(p, labelFiles[i].file));
+  const labels = new Map(labelFiles.map((x, i) => [x.channel, labelPlanes[i]] as const));
+  return { well, width, height, transmitted: { channel, stack: zStack(zPlanes) }, labels };
+}
+
+/** Which files hold a canonical well's planes (names only, nothing decoded). */
+export interface CanonicalLayout {
+  readonly well: string;
+  /** The transmitted channel. */
+  readonly channel: string;
+  /** File name of each transmitted z-plane, z = 0.. */
+  readonly zPaths: readonly string[];
+  /** Projected labels, sorted by channel name. */
+  readonly labels: readonly { readonly channel: string; readonly file: string }[];
+}
+
+/**
+ * The files of one canonical well in a folder of ISL-convention PNGs, checked for completeness.
+ * @throws IslError BAD_OPTION / BAD_INPUT as {@link readCanonicalWell}
+ */
+export function canonicalLayout(dir: string, wellName?: string): CanonicalLayout {
   const files = listIslFiles(dir, 'a canonical well')
     .filter((x) => isCanonicalPlane(x.name))
     .map((x) => ({ f: x.file, n: x.name }));
   const wells = [...new Set(files.map((x) => x.n.well))].sort();
   if (wells.length === 0) throw badInput(dir, 'no ISL-convention images (…,well-W,…,channel-C,is_mask-false.png) found');
-  const well = opts.well ?? (wells.length === 1 ? wells[0] : undefined);
-  if (well === undefined) throw badOption('well', `one of ${wells.join(', ')} (the folder holds several wells)`, opts.well);
+  const well = wellName ?? (wells.length === 1 ? wells[0] : undefined);
+  if (well === undefined) throw badOption('well', `one of ${wells.join(', ')} (the folder holds several wells)`, wellName);
   if (!wells.includes(well)) throw badOption('well', `one of ${wells.join(', ')}`, well);
   const mine = files.filter((x) => x.n.well === well);
 
@@ -79,29 +109,13 @@ export async function readCanonicalWell(dir: string, opts: ReadCanonicalOptions 
   }
   const depth = Math.max(...byZ.keys()) + 1;
   for (let z = 0; z < depth; z++) if (!byZ.has(z)) throw badInput(dir, `well ${well}: missing z_depth-${z} of ${tChannels[0]} (found ${[...byZ.keys()].sort((a, b) => a - b).join(',')})`, well);
-  const labelFiles = mine.filter((x) => x.n.z === undefined);
   const seen = new Map<string, string>();
-  for (const { f, n } of labelFiles) {
+  for (const { f, n } of mine.filter((x) => x.n.z === undefined)) {
     if (seen.has(n.channel)) throw badInput(join(dir, f), `duplicate label ${n.channel} for well ${well} (also ${seen.get(n.channel)})`, well);
     seen.set(n.channel, f);
   }
-
-  const limit = pLimit(concurrency);
-  const load = (f: string) => limit(() => readCanonicalPlane(join(dir, f), { region: opts.region }));
-  const zPaths = Array.from({ length: depth }, (_, z) => byZ.get(z)!);
-  const [zPlanes, labelPlanes] = await Promise.all([Promise.all(zPaths.map(load)), Promise.all(labelFiles.map((x) => load(x.f)))]);
-  const { width, height } = zPlanes[0];
-  const check = (p: Plane, f: string) => {
-    if (p.width !== width || p.height !== height) throw badInput(join(dir, f), `size ${p.width}x${p.height} differs from ${width}x${height} of ${zPaths[0]}`, well);
-  };
-  zPlanes.forEach((p, z) => check(p, zPaths[z]));
-  labelPlanes.forEach((p, i) => check(p, labelFiles[i].f));
-  const labels = new Map<string, Plane<'float32'>>();
-  labelFiles
-    .map((x, i) => [x.n.channel, labelPlanes[i]] as const)
-    .sort((a, b) => a[0].localeCompare(b[0]))
-    .forEach(([c, p]) => labels.set(c, p));
-  return { well, width, height, transmitted: { channel: tChannels[0], stack: zStack(zPlanes) }, labels };
+  const labels = [...seen].map(([channel, file]) => ({ channel, file })).sort((a, b) => a.channel.localeCompare(b.channel));
+  return { well, channel: tChannels[0], zPaths: Array.from({ length: depth }, (_, z) => byZ.get(z)!), labels };
 }
 
 /** The ISL filename fields of the written files (`lab`, `condition`, date and `minute`), plus how they are written. */

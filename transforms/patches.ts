@@ -35,13 +35,23 @@ export interface SamplePatchesOptions {
   readonly foregroundQuantile?: number;
 }
 
-/**
- * Chooses `count` patch origins in `well` (see the module comment). Deterministic in
- * (`seed`, well name, options); independent of other wells.
- * @returns origins with 0 <= y <= height - P and 0 <= x <= width - P
- * @throws IslError BAD_OPTION for a bad option or a well smaller than the patch
- */
-export function samplePatches(well: Well, options: SamplePatchesOptions): PatchOrigin[] {
+/** A well as patch sampling sees it: its name, size and labels. */
+export interface SamplingWell {
+  readonly well: string;
+  readonly width: number;
+  readonly height: number;
+  readonly labels: readonly string[];
+}
+
+/** The options checked, the labels to represent and the foreground patches each gets. */
+interface SamplingPlan {
+  readonly P: number;
+  readonly q: number;
+  readonly stratified: number;
+  readonly perLabel: readonly { readonly label: string; readonly n: number }[];
+}
+
+function plan(well: SamplingWell, options: SamplePatchesOptions): SamplingPlan {
   const { patchSize: P, count, seed, foregroundFraction = 0.5, foregroundQuantile = 0.9 } = options;
   if (!Number.isInteger(P) || P <= 0) throw badOption('patchSize', 'a positive integer (px)', P);
   if (P > well.width || P > well.height) throw badOption('patchSize', `at most the size of well ${well.well} (${well.width}x${well.height} px)`, P);
@@ -49,22 +59,96 @@ export function samplePatches(well: Well, options: SamplePatchesOptions): PatchO
   if (!Number.isFinite(seed)) throw badOption('seed', 'a finite number', seed);
   if (!(foregroundFraction >= 0 && foregroundFraction <= 1)) throw badOption('foregroundFraction', 'a number in [0, 1]', foregroundFraction);
   if (!(foregroundQuantile >= 0 && foregroundQuantile < 1)) throw badOption('foregroundQuantile', 'a number in [0, 1)', foregroundQuantile);
-  const present = (options.labels ?? [...well.labels.keys()]).filter((l) => well.labels.has(l));
-  const random = rng(deriveSeed(seed, 'patches', well.well));
-
+  const present = (options.labels ?? well.labels).filter((l) => well.labels.includes(l));
   // At least one foreground patch per label when there is room, so every label is represented.
   let nFg = present.length && foregroundFraction > 0 ? Math.max(Math.round(count * foregroundFraction), Math.min(count, present.length)) : 0;
   nFg = Math.min(nFg, count);
-  const out = stratified(well, P, count - nFg, random);
-  for (const [k, label] of present.entries()) {
-    const n = Math.floor(nFg / present.length) + (k < nFg % present.length ? 1 : 0);
-    if (n) out.push(...foreground(well.labels.get(label)!, label, P, n, foregroundQuantile, random));
+  const perLabel = present.map((label, k) => ({ label, n: Math.floor(nFg / present.length) + (k < nFg % present.length ? 1 : 0) })).filter((x) => x.n > 0);
+  return { P, q: foregroundQuantile, stratified: count - nFg, perLabel };
+}
+
+/**
+ * Chooses `count` patch origins in `well` (see the module comment). Deterministic in
+ * (`seed`, well name, options); independent of other wells.
+ * @returns origins with 0 <= y <= height - P and 0 <= x <= width - P
+ * @throws IslError BAD_OPTION for a bad option or a well smaller than the patch
+ */
+export function samplePatches(well: Well, options: SamplePatchesOptions): PatchOrigin[] {
+  const dims = { well: well.well, width: well.width, height: well.height, labels: [...well.labels.keys()] };
+  const p = plan(dims, options);
+  const random = rng(deriveSeed(options.seed, 'patches', well.well));
+  const out = stratified(dims, p.P, p.stratified, random);
+  for (const { label, n } of p.perLabel) {
+    const data = well.labels.get(label)!.data;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] > max) max = data[i];
+      if (data[i] < min) min = data[i];
+    }
+    const hist = new Float64Array(65536);
+    for (let i = 0; i < data.length; i++) {
+      const v = Math.round(data[i] * 65535);
+      hist[v > 0 ? (v < 65535 ? v : 65535) : 0]++; // NaN lands in bin 0
+    }
+    const t = foregroundThreshold(hist, data.length, p.q);
+    const select = selector(t, max);
+    out.push(...foreground(dims, label, p.P, n, { min, max, matches: () => count(data, select) }, random, (ranks) => locate(data, select, ranks)));
+  }
+  return out;
+}
+
+/**
+ * {@link samplePatches} for a well stored as 16-bit canonical counts (value x 65535) and read
+ * in bands of rows: the same origins as for the well loaded as [0, 1] floats (value = count /
+ * 65535 in float32), holding one band at a time. Each sampled label is read twice (its histogram,
+ * then the chosen foreground pixels); transmitted planes are not read.
+ * @param rows counts of rows [y0, y1) of a label, full width
+ */
+export async function samplePatchesStreamed(well: SamplingWell, options: SamplePatchesOptions, rows: (label: string, y0: number, y1: number) => Promise<Uint16Array>, bandRows: number): Promise<PatchOrigin[]> {
+  const p = plan(well, options);
+  const random = rng(deriveSeed(options.seed, 'patches', well.well));
+  const out = stratified(well, p.P, p.stratified, random);
+  const scan = async (label: string, each: (band: Uint16Array, at: number) => boolean | void) => {
+    for (let y0 = 0; y0 < well.height; y0 += bandRows) if (each(await rows(label, y0, Math.min(well.height, y0 + bandRows)), y0 * well.width)) return;
+  };
+  for (const { label, n } of p.perLabel) {
+    const hist = new Float64Array(65536);
+    await scan(label, (band) => {
+      for (let i = 0; i < band.length; i++) hist[band[i]]++;
+    });
+    let lo = 0;
+    while (lo < 65535 && !hist[lo]) lo++;
+    let hi = 65535;
+    while (hi > 0 && !hist[hi]) hi--;
+    // The float path's values are exactly these (count / 65535 in float32, strictly increasing).
+    const value = (v: number) => Math.fround(v / 65535);
+    const max = value(hi);
+    const select = selector(foregroundThreshold(hist, well.width * well.height, p.q), max);
+    const chosen = new Uint8Array(65536);
+    for (let v = 0; v < 65536; v++) chosen[v] = select(value(v)) ? 1 : 0;
+    const matches = () => hist.reduce((s, c, v) => s + (chosen[v] ? c : 0), 0);
+    out.push(...(await foregroundAsync(well, label, p.P, n, { min: value(lo), max, matches }, random, async (ranks) => {
+      const found = new Map<number, number>();
+      const wanted = [...new Set(ranks)].sort((a, b) => a - b);
+      let k = 0;
+      let seen = 0;
+      await scan(label, (band, at) => {
+        for (let i = 0; i < band.length && k < wanted.length; i++) {
+          if (!chosen[band[i]]) continue;
+          while (k < wanted.length && wanted[k] === seen) found.set(wanted[k++], at + i);
+          seen++;
+        }
+        return k === wanted.length;
+      });
+      return ranks.map((r) => found.get(r)!);
+    })));
   }
   return out;
 }
 
 /** One uniform origin in each of n random cells of a near-square grid over the origin range. */
-function stratified(well: Well, P: number, n: number, random: Rng): PatchOrigin[] {
+function stratified(well: SamplingWell, P: number, n: number, random: Rng): PatchOrigin[] {
   if (n <= 0) return [];
   const rangeY = well.height - P + 1;
   const rangeX = well.width - P + 1;
@@ -85,59 +169,67 @@ function stratified(well: Well, P: number, n: number, random: Rng): PatchOrigin[
   });
 }
 
-/** n origins of patches centred on random pixels above the label's `q` quantile (clamped inside the well). */
-function foreground(img: Plane<'float32'>, label: string, P: number, n: number, q: number, random: Rng): PatchOrigin[] {
-  const { data, width, height } = img;
-  const t = foregroundThreshold(data, q);
-  let max = -Infinity;
-  let min = Infinity;
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] > max) max = data[i];
-    if (data[i] < min) min = data[i];
-  }
-  const clampY = (v: number) => Math.min(Math.max(v, 0), height - P);
-  const clampX = (v: number) => Math.min(Math.max(v, 0), width - P);
-  if (!(max > min)) {
-    // Constant image: no foreground to aim at.
-    return Array.from({ length: n }, () => ({ y: random.int(height - P + 1), x: random.int(width - P + 1), reason: `uniform:${label}` }));
-  }
-  // Strictly above t, unless ties at the maximum fill the top quantile (then the maximum itself).
-  const strict = max > t;
-  const m = strict ? countAbove(data, t) : countAtLeast(data, max);
-  const idx = new Uint32Array(m);
-  let k = 0;
-  for (let i = 0; i < data.length; i++) if (strict ? data[i] > t : data[i] >= max) idx[k++] = i;
-  const half = P >> 1;
-  return Array.from({ length: n }, () => {
-    const i = idx[random.int(m)];
-    return { y: clampY(Math.floor(i / width) - half), x: clampX((i % width) - half), reason: `foreground:${label}` };
-  });
+/** Foreground pixels: strictly above t, unless ties at the maximum fill the top quantile (then the maximum itself). */
+function selector(t: number, max: number): (v: number) => boolean {
+  return max > t ? (v) => v > t : (v) => v >= max;
 }
 
-function countAbove(a: Float32Array, t: number): number {
-  let c = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] > t) c++;
-  return c;
-}
-
-function countAtLeast(a: Float32Array, t: number): number {
-  let c = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] >= t) c++;
-  return c;
+/** What foreground sampling knows of a label: its range and how many pixels are foreground. */
+interface LabelSummary {
+  readonly min: number;
+  readonly max: number;
+  matches(): number;
 }
 
 /**
- * Foreground threshold of an image in [0, 1]: the larger of Otsu's threshold (separates sparse
- * bright cells from background) and the q-quantile (keeps dense labels to their brightest part).
- * One pass into a 65536-bin histogram, exact for canonical 16-bit images.
+ * n origins of patches centred on random foreground pixels of a label (clamped inside the well):
+ * draws n ranks among the foreground pixels in raster order, and `locate` turns them into pixel
+ * indices; uniform origins for a constant image.
  */
-function foregroundThreshold(a: Float32Array, q: number): number {
-  const hist = new Float64Array(65536);
-  for (let i = 0; i < a.length; i++) {
-    const v = Math.round(a[i] * 65535);
-    hist[v > 0 ? (v < 65535 ? v : 65535) : 0]++; // NaN lands in bin 0
-  }
-  const n = a.length;
+function foreground(well: SamplingWell, label: string, P: number, n: number, s: LabelSummary, random: Rng, locate: (ranks: number[]) => number[]): PatchOrigin[] {
+  const r = foregroundRanks(well, label, P, n, s, random);
+  return 'uniform' in r ? r.uniform : centred(well, label, P, locate(r.ranks));
+}
+
+/** {@link foreground} with an asynchronous `locate` (streamed labels). */
+async function foregroundAsync(well: SamplingWell, label: string, P: number, n: number, s: LabelSummary, random: Rng, locate: (ranks: number[]) => Promise<number[]>): Promise<PatchOrigin[]> {
+  const r = foregroundRanks(well, label, P, n, s, random);
+  return 'uniform' in r ? r.uniform : centred(well, label, P, await locate(r.ranks));
+}
+
+function foregroundRanks(well: SamplingWell, label: string, P: number, n: number, s: LabelSummary, random: Rng): { uniform: PatchOrigin[] } | { ranks: number[] } {
+  // Constant image: no foreground to aim at.
+  if (!(s.max > s.min)) return { uniform: Array.from({ length: n }, () => ({ y: random.int(well.height - P + 1), x: random.int(well.width - P + 1), reason: `uniform:${label}` })) };
+  const m = s.matches();
+  return { ranks: Array.from({ length: n }, () => random.int(m)) };
+}
+
+function centred(well: SamplingWell, label: string, P: number, pixels: readonly number[]): PatchOrigin[] {
+  const half = P >> 1;
+  const clamp = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
+  return pixels.map((i) => ({ y: clamp(Math.floor(i / well.width) - half, well.height - P), x: clamp((i % well.width) - half, well.width - P), reason: `foreground:${label}` }));
+}
+
+function count(a: Float32Array, select: (v: number) => boolean): number {
+  let c = 0;
+  for (let i = 0; i < a.length; i++) if (select(a[i])) c++;
+  return c;
+}
+
+/** Raster indices of the selected pixels of the given ranks (among the selected, in raster order). */
+function locate(a: Float32Array, select: (v: number) => boolean, ranks: readonly number[]): number[] {
+  const idx = new Uint32Array(count(a, select));
+  let k = 0;
+  for (let i = 0; i < a.length; i++) if (select(a[i])) idx[k++] = i;
+  return ranks.map((r) => idx[r]);
+}
+
+/**
+ * Foreground threshold of an image in [0, 1] from its 65536-bin histogram of n pixels: the larger
+ * of Otsu's threshold (separates sparse bright cells from background) and the q-quantile (keeps
+ * dense labels to their brightest part). Exact for canonical 16-bit images.
+ */
+function foregroundThreshold(hist: Float64Array, n: number, q: number): number {
   let quantileBin = 65535;
   for (let b = 0, acc = 0; b < 65536; b++) {
     acc += hist[b];

@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { plane } from '../../core/image.ts';
+import { removeStaleTemps } from '../../io/atomic.ts';
 import { writeCanonicalWellFrom, type WellPlanes } from '../../io/canonical.ts';
 import { createRawPlane } from '../../io/raw_plane.ts';
 import { IslError } from '../../core/errors.ts';
@@ -118,6 +119,8 @@ export const writeWell: StageKind<{ lab: string; condition: string }, Preprocess
       type: 'sink',
       write: (w: WellItem) =>
         timed(ctx, name, async () => {
+          // Temps of a writer killed mid-well (`kill -9`): one worker owns a well, so every temp in its folder is stale.
+          await removeStaleTemps(preprocessOut.well(ctx.output, w.well));
           const files = await writeCanonicalWellFrom(preprocessOut.well(ctx.output, w.well), wellPlanes(w), {
             lab: p.lab, condition: p.condition, pixelSizeUm: w.notes.pixelSizeUm as number | undefined,
           });
