@@ -14,7 +14,7 @@ import { plane, type Plane } from '../core/image.ts';
 import { rng } from '../core/random.ts';
 import { sampledPearson, otsuThreshold, connectedComponents, distanceTransform, segmentNuclei, ksTwoSample, gaussianBlur } from '../transforms/evaluate/index.ts';
 import { evaluate } from '../pipelines/evaluate.ts';
-import { writeWell } from '../test/evaluate/wells.ts';
+import { writeWell } from '../test/helpers/wells.ts';
 
 const size = Number(process.argv[2] ?? 2048);
 const g = rng(1);

@@ -8,7 +8,7 @@ const UNDER_CI = process.env.CI === 'true';
 
 /**
  * Prerequisite names to treat as missing (comma-separated, `*` for all), so the rule itself can be
- * checked: `ISL_TEST_MISSING=redis-server CI=true npx ava test/predict/predict.test.ts` must fail.
+ * checked: `ISL_TEST_MISSING=redis-server CI=true npx ava test/pipelines/predict.test.ts` must fail.
  */
 const PRETEND_MISSING = new Set((process.env.ISL_TEST_MISSING ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 

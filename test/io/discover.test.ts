@@ -11,7 +11,7 @@ import { readDump } from '../../io/manifest.ts';
 import { discover, compileTemplate, parseTileConfiguration } from '../../io/discover.ts';
 import { sharedDataset, withShared } from '../helpers/shared.ts';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 function tile(v: number, w = 8, h = 6): Plane<'uint16'> {
   const p = plane('uint16', w, h);

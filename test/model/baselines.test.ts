@@ -15,7 +15,7 @@ import { OnnxTrainStep } from '../../model/onnxtrain.ts';
 import { headFeeds } from '../../model/trainer.ts';
 import { exportOnnx, onnxOutputName } from '../../model/onnx/export.ts';
 import { closeInferenceModel, createInferenceModel, predictStack } from '../../model/onnx/infer.ts';
-import { randomWeights } from '../predict/weights.ts';
+import { randomWeights } from '../helpers/weights.ts';
 
 await tf.setBackend('cpu');
 tf.env().set('IS_TEST', true);
