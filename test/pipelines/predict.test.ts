@@ -5,24 +5,17 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCanonicalWell } from '../../io/canonical.ts';
-import { plane, zStack, type Well } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { buildPlan, tiny, type ModelConfig } from '../../model/plan.ts';
 import { writeModelDir } from '../../model/onnx/model_dir.ts';
 import { createInferenceModel, predictStack, closeInferenceModel } from '../../model/onnx/infer.ts';
 import { listWells, predict } from '../../pipelines/predict.ts';
-import { mulberry32 } from '../../core/random.ts';
 import { randomWeights } from '../helpers/weights.ts';
 import { exited, startRedis, withRedis } from '../helpers/redis.ts';
+import { syntheticWell } from '../helpers/synthetic_well.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const config: ModelConfig = { ...structuredClone(tiny), heads: { autoencoding: 0, labels: ['DAPI', 'TUJ1'] } };
-
-function syntheticWell(name: string, w: number, h: number, seed: number): Well {
-  const u = mulberry32(seed);
-  const planes = Array.from({ length: 3 }, (_, z) => plane('float32', w, h, Float32Array.from({ length: w * h }, (_, i) => 0.5 + 0.3 * Math.sin((i % w) / 4 + z) * Math.cos(Math.floor(i / w) / 5) + 0.1 * u())));
-  return { well: name, width: w, height: h, transmitted: { channel: 'BRIGHTFIELD', stack: zStack(planes) }, labels: new Map() };
-}
 
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'isl-predict-'));

@@ -10,16 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCanonicalWell } from '../../io/canonical.ts';
-import { plane, zStack, type Well } from '../../core/image.ts';
 import { pageCount, readPlane } from '../../io/read.ts';
 import { buildPlan, phased, type ModelConfig } from '../../model/plan.ts';
 import { writeModelDir } from '../../model/onnx/model_dir.ts';
 import { blockInput, tileBlocks, tiling } from '../../model/onnx/infer.ts';
 import { predict, predictWellJob } from '../../pipelines/predict.ts';
 import { partKey, partRecords, writeRecord } from '../../runners/job.ts';
-import { mulberry32 } from '../../core/random.ts';
 import { randomWeights } from '../helpers/weights.ts';
 import { exited, startRedis, withRedis } from '../helpers/redis.ts';
+import { syntheticWell } from '../helpers/synthetic_well.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Stride 4 > output window 6: exact mode runs shifted passes, which blocks must reproduce too.
@@ -27,12 +26,6 @@ const config: ModelConfig = { ...structuredClone(phased), heads: { autoencoding:
 // Tiles keep 12 px; blocks of 24 px: the 80x37 well splits into 2 x 4 blocks, the 20x15 one stays whole.
 const TILE = 12;
 const BLOCK = 24;
-
-function syntheticWell(name: string, w: number, h: number, seed: number): Well {
-  const u = mulberry32(seed);
-  const planes = Array.from({ length: 3 }, (_, z) => plane('float32', w, h, Float32Array.from({ length: w * h }, (_, i) => 0.5 + 0.3 * Math.sin((i % w) / 4 + z) * Math.cos(Math.floor(i / w) / 5) + 0.1 * u())));
-  return { well: name, width: w, height: h, transmitted: { channel: 'BRIGHTFIELD', stack: zStack(planes) }, labels: new Map() };
-}
 
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'isl-blocks-'));

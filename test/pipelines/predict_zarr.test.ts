@@ -3,23 +3,16 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCanonicalWell } from '../../io/canonical.ts';
-import { plane, zStack, type Well } from '../../core/image.ts';
 import { readPlane } from '../../io/read.ts';
 import { buildPlan, tiny, type ModelConfig } from '../../model/plan.ts';
 import { writeModelDir } from '../../model/onnx/model_dir.ts';
 import { listWells, predict } from '../../pipelines/predict.ts';
-import { mulberry32 } from '../../core/random.ts';
 import { canonicalImage, writePlateMetadata, writePlateWell } from '../../io/zarr/index.ts';
 import { randomWeights } from '../helpers/weights.ts';
 import { pythonPlateSummary, validatePlate, withNgffTools } from '../helpers/ngff.ts';
+import { syntheticWell } from '../helpers/synthetic_well.ts';
 
 const config: ModelConfig = { ...structuredClone(tiny), heads: { autoencoding: 0, labels: ['DAPI', 'TUJ1'] } };
-
-function syntheticWell(name: string, w: number, h: number, seed: number): Well {
-  const u = mulberry32(seed);
-  const planes = Array.from({ length: 3 }, (_, z) => plane('float32', w, h, Float32Array.from({ length: w * h }, (_, i) => 0.5 + 0.3 * Math.sin((i % w) / 4 + z) * Math.cos(Math.floor(i / w) / 5) + 0.1 * u())));
-  return { well: name, width: w, height: h, transmitted: { channel: 'BRIGHTFIELD', stack: zStack(planes) }, labels: new Map() };
-}
 
 withNgffTools(test)('predict from an OME-Zarr plate gives the same PNGs as from the canonical PNGs; PRED/plate.zarr is valid and python3-zarr reads it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'isl-predict-zarr-'));

@@ -9,31 +9,24 @@ import { parse as parseNpy } from 'npyjs';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { parse as parseYaml } from 'yaml';
-import { plane, zStack, type Well } from '../../../core/image.ts';
 import { writeCanonicalWell } from '../../../io/canonical.ts';
 import { readPlane } from '../../../io/read.ts';
 import { preprocessingSteps } from '../../../model/bioimageio/description.ts';
 import { decodeOnnx, defaultOpset } from '../../../model/bioimageio/onnx_graph.ts';
 import { writeModelDir } from '../../../model/onnx/model_dir.ts';
 import { buildPlan, tiny, type ModelConfig } from '../../../model/plan.ts';
-import { mulberry32 } from '../../../core/random.ts';
 import { exportBioimageio } from '../../../pipelines/export_bioimageio.ts';
 import { predict } from '../../../pipelines/predict.ts';
 import { applyPreprocessing } from '../../../transforms/preprocessing.ts';
 import { sharedDataset } from '../../helpers/shared.ts';
 import { randomWeights } from '../../helpers/weights.ts';
 import { specViolations } from './spec_rules.ts';
+import { syntheticWell } from '../../helpers/synthetic_well.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SPECS = join(ROOT, '..', 'shared', 'specs', 'bioimageio');
 const REAL = sharedDataset('isl-condition-b-top');
 const config: ModelConfig = { ...structuredClone(tiny), heads: { autoencoding: 0, labels: ['DAPI', 'TUJ1'] } };
-
-function syntheticWell(name: string, w: number, h: number, seed: number): Well {
-  const u = mulberry32(seed);
-  const planes = Array.from({ length: 3 }, (_, z) => plane('float32', w, h, Float32Array.from({ length: w * h }, (_, i) => 0.5 + 0.3 * Math.sin((i % w) / 4 + z) * Math.cos(Math.floor(i / w) / 5) + 0.1 * u())));
-  return { well: name, width: w, height: h, transmitted: { channel: 'BRIGHTFIELD', stack: zStack(planes) }, labels: new Map() };
-}
 
 /** A checkpoint of the tiny network and a package of it, its sample the real ISL well when ../shared has it. */
 async function exported() {
